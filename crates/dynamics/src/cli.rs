@@ -1,0 +1,141 @@
+//! Command-line interface: every command and flag, documented where it is declared.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Mechanistic interpretability with binary autoencoders.
+#[derive(Debug, Parser)]
+#[command(name = "bae", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a model's architecture, sizes, parameter count and hook points.
+    Inspect(InspectArgs),
+    /// Run prompts through a model and save residual-stream activations as safetensors.
+    HiddenStates(HiddenStatesArgs),
+    /// Greedily continue a prompt, and print the prompt's mean next-token NLL.
+    Generate(GenerateArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Weight and activation dtype.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DtypeArg {
+    /// 32-bit float (default; fastest on CPUs).
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half precision. Beware: Gemma-class residuals overflow it.
+    F16,
+}
+
+/// How to find and load the model; shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model: a directory in Hugging Face layout (config.json, *.safetensors,
+    /// tokenizer.json), a GGUF file, or a Hub id such as HuggingFaceTB/SmolLM2-135M
+    /// (looked up in the Hugging Face cache under HF_HOME, downloaded when missing
+    /// unless HF_HUB_OFFLINE=1).
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// A tokenizer.json to use instead of the model's own (needed for GGUF files whose
+    /// tokenizer is not byte-level BPE).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Dtype of weights and activations.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: DtypeArg,
+}
+
+/// Arguments of `bae inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub model: ModelArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `bae hidden-states`.
+#[derive(Debug, Args)]
+pub struct HiddenStatesArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub model: ModelArgs,
+    /// A prompt; repeat the flag for several. Prompt i is saved under `p{i}.*`.
+    #[arg(long = "prompt", short = 'p', required = true)]
+    pub prompts: Vec<String>,
+    /// Hook points to save: a comma-separated list of names or globs, e.g.
+    /// `blocks.*.hook_resid_post` or `hook_embed,blocks.3.hook_resid_mid`.
+    #[arg(long, default_value = "*")]
+    pub hooks: String,
+    /// Do not add the tokenizer's special tokens. By default the model's own convention
+    /// is followed: SmolLM2 adds no BOS, Llama 2/3 tokenizers prepend one.
+    #[arg(long)]
+    pub no_bos: bool,
+    /// Prompts run together per forward pass (padded; results do not depend on it).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Output safetensors file: one f32 tensor `p{i}.{hook}` of shape [seq, d_model] per
+    /// prompt and hook point, plus `p{i}.input_ids` (u32, [seq]).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+/// Arguments of `bae generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub model: ModelArgs,
+    /// The prompt to continue.
+    #[arg(long, short = 'p')]
+    pub prompt: String,
+    /// Most tokens to add.
+    #[arg(long, default_value_t = 16)]
+    pub max_tokens: usize,
+    /// Do not add the tokenizer's special tokens (see `hidden-states --no-bos`).
+    #[arg(long)]
+    pub no_bos: bool,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Forward-pass throughput, plain and capturing every `hook_resid_post`.
+    Forward(BenchForwardArgs),
+}
+
+/// Arguments of `bae bench forward`.
+#[derive(Debug, Args)]
+pub struct BenchForwardArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub model: ModelArgs,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence (random ids, seeded).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Timed repetitions of each variant (alternating, median reported).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

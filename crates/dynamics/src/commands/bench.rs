@@ -1,0 +1,82 @@
+//! `bae bench forward`: tokens/s of a plain forward and of one capturing every
+//! `hook_resid_post`, measured alternately in the same process.
+
+use std::time::Instant;
+
+use bae_lm::testing::SplitMix64;
+use bae_lm::{Batch, ForwardRequest, HookPoint, Padding};
+
+use crate::cli::BenchForwardArgs;
+use crate::model_args::load_model;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+pub fn forward(args: &BenchForwardArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.seq == 0 || args.iters == 0 {
+        anyhow::bail!("--batch, --seq and --iters must be at least 1");
+    }
+    let model = load_model(&args.model)?;
+    let cfg = model.config().clone();
+    let mut rng = SplitMix64::new(0);
+    let rows: Vec<Vec<u32>> = (0..args.batch)
+        .map(|_| (0..args.seq).map(|_| rng.below(cfg.vocab_size as u64) as u32).collect())
+        .collect();
+    let batch = Batch::new(&rows, 0, Padding::Right, model.decoder.device())?;
+    let resid_post: Vec<HookPoint> = (0..cfg.num_layers).map(HookPoint::ResidPost).collect();
+    let variants = [
+        ("plain (logits)", ForwardRequest::logits()),
+        (
+            "hooked (logits + all resid_post)",
+            ForwardRequest {
+                capture: resid_post.clone(),
+                logits: true,
+                ..ForwardRequest::default()
+            },
+        ),
+        ("capture only (all resid_post, no unembedding)", ForwardRequest::capture(&resid_post)),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for round in 0..args.warmup + args.iters {
+        for (v, (_, req)) in variants.iter().enumerate() {
+            let start = Instant::now();
+            let out = model.decoder.forward(&batch, req)?;
+            drop(out);
+            if round >= args.warmup {
+                times[v].push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let tokens = (args.batch * args.seq) as f64;
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    let overhead = medians[1] / medians[0] - 1.0;
+    if args.json {
+        let rows: Vec<_> = variants
+            .iter()
+            .zip(&medians)
+            .map(|((name, _), s)| serde_json::json!({"variant": name, "seconds": s, "tokens_per_s": tokens / s}))
+            .collect();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": args.model.model, "batch": args.batch, "seq": args.seq, "iters": args.iters,
+                "threads": threads, "results": rows, "hook_overhead": overhead
+            })
+        );
+        return Ok(());
+    }
+    println!("model {}  batch {} x {} tokens, median of {}", args.model.model, args.batch, args.seq, args.iters);
+    for ((name, _), s) in variants.iter().zip(&medians) {
+        println!("{name:<48} {:>8.3} s  {:>10.1} tokens/s", s, tokens / s);
+    }
+    println!("hook capture overhead: {:+.1}%", overhead * 100.0);
+    Ok(())
+}

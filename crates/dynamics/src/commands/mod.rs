@@ -1,0 +1,18 @@
+//! One module per command; `run` dispatches.
+
+mod bench;
+mod generate;
+mod hidden_states;
+mod inspect;
+
+use crate::cli::{BenchCommand, Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::HiddenStates(args) => hidden_states::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
+    }
+}

@@ -1,0 +1,428 @@
+//! Model configuration: the runtime [`DecoderConfig`] the decoder runs from, and the
+//! parsing of Hugging Face `config.json` files into it. GGUF metadata is mapped to the
+//! same struct in `gguf.rs`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{read_file, LmError, Result};
+
+/// The architecture families the decoder implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Llama 1/2/3/3.x, SmolLM/SmolLM2, TinyLlama and other `LlamaForCausalLM` models.
+    Llama,
+    /// Mistral (`MistralForCausalLM`): Llama with an optional sliding attention window.
+    Mistral,
+}
+
+impl Family {
+    /// The `model_type` string Hugging Face uses for this family.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+        }
+    }
+}
+
+/// How rotary position frequencies are rescaled for long contexts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// Llama 3.1 style: low frequencies divided by `factor`, high ones kept, smooth in between.
+    Llama3 {
+        /// Divisor of the low frequencies.
+        factor: f64,
+        /// Wavelengths above `original_max_position_embeddings / low_freq_factor` are scaled.
+        low_freq_factor: f64,
+        /// Wavelengths below `original_max_position_embeddings / high_freq_factor` are kept.
+        high_freq_factor: f64,
+        /// The context length the model was pre-trained with.
+        original_max_position_embeddings: f64,
+    },
+    /// Linear position interpolation: every frequency divided by `factor`.
+    Linear {
+        /// The divisor.
+        factor: f64,
+    },
+    /// Per-frequency divisors as llama.cpp stores them (`rope_freqs.weight` in GGUF).
+    FreqFactors(Vec<f64>),
+}
+
+/// Everything the decoder needs to know about a model's shape and arithmetic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderConfig {
+    /// Architecture family.
+    pub family: Family,
+    /// Vocabulary size (rows of the embedding matrix).
+    pub vocab_size: usize,
+    /// Residual stream width (d_model).
+    pub hidden_size: usize,
+    /// MLP inner width.
+    pub intermediate_size: usize,
+    /// Number of decoder blocks.
+    pub num_layers: usize,
+    /// Number of query heads.
+    pub num_heads: usize,
+    /// Number of key/value heads (grouped-query attention when smaller than `num_heads`).
+    pub num_kv_heads: usize,
+    /// Width of one attention head.
+    pub head_dim: usize,
+    /// Epsilon of the RMS norms.
+    pub rms_norm_eps: f64,
+    /// Base of the rotary position frequencies.
+    pub rope_theta: f64,
+    /// Optional rescaling of the rotary frequencies.
+    pub rope_scaling: Option<RopeScaling>,
+    /// Longest context the model was built for.
+    pub max_position_embeddings: usize,
+    /// Keys further back than this many positions (counting the query itself) are masked.
+    pub sliding_window: Option<usize>,
+    /// Whether the unembedding reuses the embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// Whether q, k, v and o projections carry biases.
+    pub attention_bias: bool,
+    /// Whether the MLP projections carry biases.
+    pub mlp_bias: bool,
+    /// Beginning-of-sequence token id, when the model has one.
+    pub bos_token_id: Option<u32>,
+    /// End-of-sequence token ids.
+    pub eos_token_ids: Vec<u32>,
+}
+
+impl DecoderConfig {
+    /// Checks the relations between sizes that the decoder relies on.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |field: &str, message: String| {
+            Err(LmError::Config {
+                origin: origin.to_string(),
+                field: field.to_string(),
+                message,
+            })
+        };
+        for (field, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_layers),
+            ("num_attention_heads", self.num_heads),
+            ("num_key_value_heads", self.num_kv_heads),
+            ("head_dim", self.head_dim),
+        ] {
+            if value == 0 {
+                return bad(field, "is 0, expected a positive integer".into());
+            }
+        }
+        if self.num_heads % self.num_kv_heads != 0 {
+            return bad(
+                "num_key_value_heads",
+                format!(
+                    "= {} does not divide num_attention_heads = {}",
+                    self.num_kv_heads, self.num_heads
+                ),
+            );
+        }
+        if self.head_dim % 2 != 0 {
+            return bad("head_dim", format!("= {} is odd, rotary embeddings need an even width", self.head_dim));
+        }
+        if !(self.rms_norm_eps > 0.0) {
+            return bad("rms_norm_eps", format!("= {}, expected > 0", self.rms_norm_eps));
+        }
+        if !(self.rope_theta > 0.0) {
+            return bad("rope_theta", format!("= {}, expected > 0", self.rope_theta));
+        }
+        if self.sliding_window == Some(0) {
+            return bad("sliding_window", "is 0, expected a positive window or null".into());
+        }
+        if let Some(RopeScaling::FreqFactors(f)) = &self.rope_scaling {
+            if f.len() != self.head_dim / 2 {
+                return bad(
+                    "rope_freqs",
+                    format!("has {} factors, expected head_dim / 2 = {}", f.len(), self.head_dim / 2),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of parameters, counting a tied unembedding once.
+    pub fn parameter_count(&self) -> usize {
+        let d = self.hidden_size;
+        let q = self.num_heads * self.head_dim;
+        let kv = self.num_kv_heads * self.head_dim;
+        let attn = d * q + 2 * d * kv + q * d + if self.attention_bias { q + 2 * kv + d } else { 0 };
+        let mlp = 3 * d * self.intermediate_size
+            + if self.mlp_bias { 2 * self.intermediate_size + d } else { 0 };
+        let block = attn + mlp + 2 * d;
+        let embed = self.vocab_size * d;
+        embed + self.num_layers * block + d + if self.tie_word_embeddings { 0 } else { embed }
+    }
+}
+
+/// The fields of a Hugging Face `config.json` that Llama-family models use.
+#[derive(Debug, Deserialize)]
+struct HfConfig {
+    #[serde(default)]
+    architectures: Vec<String>,
+    #[serde(default)]
+    model_type: Option<String>,
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: f64,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<HfRopeParameters>,
+    /// transformers 5 folds `rope_theta` and `rope_scaling` into this one object.
+    rope_parameters: Option<HfRopeParameters>,
+    #[serde(default = "default_max_positions")]
+    max_position_embeddings: usize,
+    sliding_window: Option<usize>,
+    #[serde(default)]
+    tie_word_embeddings: bool,
+    #[serde(default)]
+    attention_bias: bool,
+    #[serde(default)]
+    mlp_bias: bool,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    bos_token_id: Option<u32>,
+    eos_token_id: Option<EosIds>,
+}
+
+fn default_max_positions() -> usize {
+    4096
+}
+
+fn default_act() -> String {
+    "silu".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EosIds {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+#[derive(Debug, Deserialize)]
+struct HfRopeParameters {
+    rope_type: Option<String>,
+    /// Older configs name the kind `type`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    rope_theta: Option<f64>,
+    factor: Option<f64>,
+    low_freq_factor: Option<f64>,
+    high_freq_factor: Option<f64>,
+    original_max_position_embeddings: Option<f64>,
+}
+
+impl HfRopeParameters {
+    fn to_scaling(&self, origin: &str) -> Result<Option<RopeScaling>> {
+        let kind = self.rope_type.as_deref().or(self.kind.as_deref()).unwrap_or("default");
+        let need = |name: &str, v: Option<f64>| {
+            v.ok_or_else(|| LmError::Config {
+                origin: origin.to_string(),
+                field: format!("rope_scaling.{name}"),
+                message: format!("is missing, required for rope_type {kind:?}"),
+            })
+        };
+        match kind {
+            "default" => Ok(None),
+            "linear" => Ok(Some(RopeScaling::Linear {
+                factor: need("factor", self.factor)?,
+            })),
+            "llama3" => Ok(Some(RopeScaling::Llama3 {
+                factor: need("factor", self.factor)?,
+                low_freq_factor: need("low_freq_factor", self.low_freq_factor)?,
+                high_freq_factor: need("high_freq_factor", self.high_freq_factor)?,
+                original_max_position_embeddings: need(
+                    "original_max_position_embeddings",
+                    self.original_max_position_embeddings,
+                )?,
+            })),
+            other => Err(LmError::Config {
+                origin: origin.to_string(),
+                field: "rope_scaling.rope_type".into(),
+                message: format!("= {other:?} is not supported, expected \"default\", \"linear\" or \"llama3\""),
+            }),
+        }
+    }
+}
+
+/// Architectures (from `architectures` or `model_type`) this decoder loads.
+pub const SUPPORTED_ARCHITECTURES: &str =
+    "LlamaForCausalLM (llama), MistralForCausalLM (mistral)";
+
+fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
+    let arch = cfg.architectures.first().map(String::as_str);
+    let family = match (arch, cfg.model_type.as_deref()) {
+        (Some("LlamaForCausalLM"), _) | (None, Some("llama")) => Some(Family::Llama),
+        (Some("MistralForCausalLM"), _) | (None, Some("mistral")) => Some(Family::Mistral),
+        _ => None,
+    };
+    family.ok_or_else(|| LmError::UnsupportedArchitecture {
+        origin: origin.to_string(),
+        arch: arch
+            .or(cfg.model_type.as_deref())
+            .unwrap_or("<none: no `architectures` or `model_type` field>")
+            .to_string(),
+        expected: SUPPORTED_ARCHITECTURES.to_string(),
+    })
+}
+
+/// Parses a Hugging Face `config.json` given as text; `origin` names it in errors.
+pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
+    let cfg: HfConfig = serde_json::from_str(text).map_err(|e| LmError::Json {
+        path: origin.into(),
+        message: e.to_string(),
+    })?;
+    let family = family_of(&cfg, origin)?;
+    if cfg.hidden_act != "silu" {
+        return Err(LmError::Config {
+            origin: origin.to_string(),
+            field: "hidden_act".into(),
+            message: format!("= {:?}, expected \"silu\" for {}", cfg.hidden_act, family.name()),
+        });
+    }
+    let rope = cfg.rope_parameters.as_ref().or(cfg.rope_scaling.as_ref());
+    let rope_theta = cfg
+        .rope_theta
+        .or_else(|| cfg.rope_parameters.as_ref().and_then(|p| p.rope_theta))
+        .unwrap_or(10_000.0);
+    let rope_scaling = match rope {
+        Some(p) => p.to_scaling(origin)?,
+        None => None,
+    };
+    let head_dim = cfg.head_dim.unwrap_or(if cfg.num_attention_heads == 0 {
+        0
+    } else {
+        cfg.hidden_size / cfg.num_attention_heads
+    });
+    if cfg.head_dim.is_none() && cfg.num_attention_heads > 0 && cfg.hidden_size % cfg.num_attention_heads != 0 {
+        return Err(LmError::Config {
+            origin: origin.to_string(),
+            field: "num_attention_heads".into(),
+            message: format!(
+                "= {} does not divide hidden_size = {} and no head_dim is given",
+                cfg.num_attention_heads, cfg.hidden_size
+            ),
+        });
+    }
+    let config = DecoderConfig {
+        family,
+        vocab_size: cfg.vocab_size,
+        hidden_size: cfg.hidden_size,
+        intermediate_size: cfg.intermediate_size,
+        num_layers: cfg.num_hidden_layers,
+        num_heads: cfg.num_attention_heads,
+        num_kv_heads: cfg.num_key_value_heads.unwrap_or(cfg.num_attention_heads),
+        head_dim,
+        rms_norm_eps: cfg.rms_norm_eps,
+        rope_theta,
+        rope_scaling,
+        max_position_embeddings: cfg.max_position_embeddings,
+        // Llama configs sometimes carry a `sliding_window` key too, but only Mistral uses it.
+        sliding_window: if family == Family::Mistral { cfg.sliding_window } else { None },
+        tie_word_embeddings: cfg.tie_word_embeddings,
+        attention_bias: cfg.attention_bias,
+        mlp_bias: cfg.mlp_bias,
+        bos_token_id: cfg.bos_token_id,
+        eos_token_ids: match cfg.eos_token_id {
+            Some(EosIds::One(id)) => vec![id],
+            Some(EosIds::Many(ids)) => ids,
+            None => vec![],
+        },
+    };
+    config.validate(origin)?;
+    Ok(config)
+}
+
+/// Reads and parses a Hugging Face `config.json`.
+pub fn load_hf_config(path: &Path) -> Result<DecoderConfig> {
+    let bytes = read_file(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| LmError::Json {
+        path: path.to_path_buf(),
+        message: format!("not UTF-8: {e}"),
+    })?;
+    parse_hf_config(&text, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOL: &str = r#"{
+      "architectures": ["LlamaForCausalLM"], "hidden_size": 576, "intermediate_size": 1536,
+      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+      "rms_norm_eps": 1e-5, "rope_theta": 100000, "vocab_size": 49152,
+      "max_position_embeddings": 8192, "tie_word_embeddings": true, "bos_token_id": 1,
+      "eos_token_id": 2, "hidden_act": "silu"
+    }"#;
+
+    #[test]
+    fn parses_a_smollm2_config() {
+        let c = parse_hf_config(SMOL, "config.json").unwrap();
+        assert_eq!(c.family, Family::Llama);
+        assert_eq!(c.head_dim, 64);
+        assert_eq!(c.num_kv_heads, 3);
+        assert!(c.tie_word_embeddings);
+        assert_eq!(c.eos_token_ids, vec![2]);
+        // SmolLM2-135M has 134,515,008 parameters.
+        assert_eq!(c.parameter_count(), 134_515_008);
+    }
+
+    #[test]
+    fn parses_llama3_rope_scaling_in_both_layouts() {
+        let old = SMOL.replace(
+            "\"hidden_act\": \"silu\"",
+            r#""hidden_act": "silu", "rope_scaling": {"rope_type": "llama3", "factor": 32.0,
+               "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}"#,
+        );
+        let new = SMOL.replace("\"rope_theta\": 100000,", "").replace(
+            "\"hidden_act\": \"silu\"",
+            r#""hidden_act": "silu", "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0,
+               "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 8192}"#,
+        );
+        let a = parse_hf_config(&old, "a").unwrap();
+        let b = parse_hf_config(&new, "b").unwrap();
+        assert_eq!(a.rope_scaling, b.rope_scaling);
+        assert!(matches!(a.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0));
+        assert_eq!(b.rope_theta, 500000.0);
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = SMOL.replace("\"hidden_size\": 576,", "");
+        let err = parse_hf_config(&text, "cfg/config.json").unwrap_err().to_string();
+        assert!(err.contains("hidden_size") && err.contains("cfg/config.json"), "{err}");
+    }
+
+    #[test]
+    fn unknown_architecture_is_named() {
+        let text = SMOL.replace("LlamaForCausalLM", "GPTNeoXForCausalLM");
+        let err = parse_hf_config(&text, "config.json").unwrap_err().to_string();
+        assert!(err.contains("GPTNeoXForCausalLM") && err.contains("LlamaForCausalLM"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_heads_are_rejected() {
+        let text = SMOL.replace("\"num_key_value_heads\": 3", "\"num_key_value_heads\": 4");
+        let err = parse_hf_config(&text, "config.json").unwrap_err().to_string();
+        assert!(err.contains("num_key_value_heads"), "{err}");
+    }
+
+    #[test]
+    fn sliding_window_only_applies_to_mistral() {
+        let llama = SMOL.replace("\"hidden_act\"", "\"sliding_window\": 16, \"hidden_act\"");
+        assert_eq!(parse_hf_config(&llama, "x").unwrap().sliding_window, None);
+        let mistral = llama.replace("LlamaForCausalLM", "MistralForCausalLM");
+        assert_eq!(parse_hf_config(&mistral, "x").unwrap().sliding_window, Some(16));
+    }
+}

@@ -1,0 +1,386 @@
+//! The decoder loop, shared by every family, with hook points between its steps.
+//!
+//! One block is `x += attn(norm1(x)); x += mlp(norm2(x))`. The residual is visited at
+//! each hook point in forward order: interventions at that point are applied first,
+//! then the (possibly changed) value is captured, then it flows on.
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::batch::Batch;
+use crate::config::DecoderConfig;
+use crate::error::{LmError, Result};
+use crate::hooks::HookPoint;
+use crate::rope;
+use crate::weights::WeightStore;
+
+/// A dense layer `y = x W^T + b` applied to `[.., in]` inputs.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(w: &WeightStore, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = if bias {
+            Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Flatten to one 2-D matmul: one large GEMM is faster than a broadcast batch of small ones.
+        let dims = x.dims();
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = x.reshape((rows, dims[dims.len() - 1]))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(w: &WeightStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(name, &[dim])?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let (h, kvh, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+            Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(self.q.forward(x)?, h)?;
+        let k = heads(self.k.forward(x)?, kvh)?;
+        let v = heads(self.v.forward(x)?, kvh)?;
+        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let dtype = q.dtype();
+        let (q, k, v) = (q.to_dtype(DType::F32)?, k.to_dtype(DType::F32)?, v.to_dtype(DType::F32)?);
+        // Grouped-query attention without copying k and v: query heads sharing a kv head
+        // are adjacent, so they can be stacked along the sequence axis of one matmul.
+        let rep = h / kvh;
+        let q = q.reshape((b, kvh, rep * s, hd))?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = scores.reshape((b, kvh, rep, s, s))?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, rep * s, s))?;
+        let y = probs.matmul(&v)?.reshape((b, h, s, hd))?.transpose(1, 2)?;
+        let y = y.reshape((b, s, h * hd))?.to_dtype(dtype)?;
+        self.o.forward(&y)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
+        self.down.forward(&(gate * self.up.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: RmsNorm,
+    attn: Attention,
+    post_attn_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn load(w: &WeightStore, cfg: &DecoderConfig, l: usize) -> Result<Self> {
+        let p = format!("model.layers.{l}");
+        let (d, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
+        let ab = cfg.attention_bias;
+        let mb = cfg.mlp_bias;
+        let i = cfg.intermediate_size;
+        Ok(Self {
+            input_norm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), d, cfg.rms_norm_eps)?,
+            attn: Attention {
+                q: Linear::load(w, &format!("{p}.self_attn.q_proj"), qd, d, ab)?,
+                k: Linear::load(w, &format!("{p}.self_attn.k_proj"), kvd, d, ab)?,
+                v: Linear::load(w, &format!("{p}.self_attn.v_proj"), kvd, d, ab)?,
+                // Llama's attention_bias covers o_proj too, but some checkpoints omit it.
+                o: Linear {
+                    weight: w.get(&format!("{p}.self_attn.o_proj.weight"), &[d, qd])?,
+                    bias: if ab { w.get_optional(&format!("{p}.self_attn.o_proj.bias"), &[d])? } else { None },
+                },
+                num_heads: cfg.num_heads,
+                num_kv_heads: cfg.num_kv_heads,
+                head_dim: hd,
+            },
+            post_attn_norm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm.weight"), d, cfg.rms_norm_eps)?,
+            mlp: Mlp {
+                gate: Linear::load(w, &format!("{p}.mlp.gate_proj"), i, d, mb)?,
+                up: Linear::load(w, &format!("{p}.mlp.up_proj"), i, d, mb)?,
+                down: Linear::load(w, &format!("{p}.mlp.down_proj"), d, i, mb)?,
+            },
+        })
+    }
+}
+
+/// How an intervention changes the residual at its hook point.
+#[derive(Debug, Clone)]
+pub enum InterventionKind {
+    /// The residual becomes the given value.
+    Replace,
+    /// The given value is added to the residual.
+    Add,
+}
+
+/// A change to the residual stream at one hook point.
+#[derive(Debug, Clone)]
+pub struct Intervention {
+    /// Where to apply it.
+    pub point: HookPoint,
+    /// Replace or add.
+    pub kind: InterventionKind,
+    /// The value: `[batch, seq, d_model]`, or anything that broadcasts to it (e.g. `[d_model]`).
+    pub value: Tensor,
+}
+
+/// What a forward pass should return and change.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardRequest {
+    /// Hook points whose residual values to return.
+    pub capture: Vec<HookPoint>,
+    /// Changes to make on the way.
+    pub interventions: Vec<Intervention>,
+    /// Whether to compute logits (runs every block and the unembedding).
+    pub logits: bool,
+}
+
+impl ForwardRequest {
+    /// Only the logits.
+    pub fn logits() -> Self {
+        Self { logits: true, ..Self::default() }
+    }
+
+    /// Only these hook points; the forward stops after the deepest one.
+    pub fn capture(points: &[HookPoint]) -> Self {
+        Self { capture: points.to_vec(), ..Self::default() }
+    }
+}
+
+/// What a forward pass returned.
+#[derive(Debug, Default)]
+pub struct ForwardOutput {
+    /// Residual values at the requested hook points, `[batch, seq, d_model]` in the model's dtype.
+    pub activations: BTreeMap<HookPoint, Tensor>,
+    /// Next-token logits `[batch, seq, vocab]` in f32, when requested.
+    pub logits: Option<Tensor>,
+    /// How many decoder blocks ran (fewer than the model has when the forward stopped early).
+    pub blocks_run: usize,
+}
+
+/// A decoder-only transformer with hook points.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    cfg: DecoderConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    final_norm: RmsNorm,
+    lm_head: Tensor,
+    inv_freq: Vec<f64>,
+    dtype: DType,
+    device: Device,
+}
+
+impl Decoder {
+    /// Builds the decoder from weights in Hugging Face naming.
+    pub fn load(cfg: &DecoderConfig, w: &WeightStore, dtype: DType, device: &Device) -> Result<Self> {
+        cfg.validate(w.origin())?;
+        let (v, d) = (cfg.vocab_size, cfg.hidden_size);
+        let embed = w.get("model.embed_tokens.weight", &[v, d])?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed.clone()
+        } else {
+            w.get("lm_head.weight", &[v, d])?
+        };
+        let blocks = (0..cfg.num_layers)
+            .map(|l| Block::load(w, cfg, l))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            final_norm: RmsNorm::load(w, "model.norm.weight", d, cfg.rms_norm_eps)?,
+            inv_freq: rope::inverse_frequencies(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling.as_ref()),
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            lm_head,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    /// The configuration the decoder was built from.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.cfg
+    }
+
+    /// The dtype of weights and activations.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the model on a batch, capturing and changing the residual as requested.
+    ///
+    /// Without `logits`, only the blocks up to the deepest captured hook point run.
+    pub fn forward(&self, batch: &Batch, req: &ForwardRequest) -> Result<ForwardOutput> {
+        let n = self.cfg.num_layers;
+        for p in req.capture.iter().chain(req.interventions.iter().map(|i| &i.point)) {
+            p.validate(n)?;
+        }
+        if let Some(&bad) = batch.input_ids.flatten_all()?.to_vec1::<u32>()?.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+            return Err(LmError::Input(format!(
+                "token id {bad} is outside the vocabulary (size {})",
+                self.cfg.vocab_size
+            )));
+        }
+        let blocks_to_run = if req.logits {
+            n
+        } else {
+            req.capture.iter().map(|p| p.blocks_needed(n)).max().unwrap_or(0)
+        };
+        let needs_final_norm = req.logits || req.capture.contains(&HookPoint::FinalNorm);
+        let mut out = ForwardOutput {
+            blocks_run: blocks_to_run,
+            ..ForwardOutput::default()
+        };
+        let visit = |point: HookPoint, mut x: Tensor, out: &mut ForwardOutput| -> Result<Tensor> {
+            for iv in req.interventions.iter().filter(|iv| iv.point == point) {
+                let value = iv.value.to_dtype(x.dtype())?;
+                x = match iv.kind {
+                    InterventionKind::Replace => value.broadcast_as(x.shape())?.contiguous()?,
+                    InterventionKind::Add => x.broadcast_add(&value)?,
+                };
+            }
+            if req.capture.contains(&point) {
+                out.activations.insert(point, x.clone());
+            }
+            Ok(x)
+        };
+
+        let (b, s) = (batch.batch, batch.seq);
+        let ids = batch.input_ids.to_device(&self.device)?;
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
+        let mut x = visit(HookPoint::Embed, x, &mut out)?;
+        if blocks_to_run > 0 {
+            let (cos, sin) = rope::cos_sin(&self.inv_freq, &batch.positions, b, s, self.dtype, &self.device)?;
+            let mask = attention_mask(batch, self.cfg.sliding_window, &self.device)?;
+            for (l, block) in self.blocks.iter().enumerate().take(blocks_to_run) {
+                x = visit(HookPoint::ResidPre(l), x, &mut out)?;
+                let attn = block.attn.forward(&block.input_norm.forward(&x)?, &cos, &sin, &mask)?;
+                x = visit(HookPoint::ResidMid(l), (x + attn)?, &mut out)?;
+                let mlp = block.mlp.forward(&block.post_attn_norm.forward(&x)?)?;
+                x = visit(HookPoint::ResidPost(l), (x + mlp)?, &mut out)?;
+            }
+        }
+        if needs_final_norm && blocks_to_run == n {
+            let normed = visit(HookPoint::FinalNorm, self.final_norm.forward(&x)?, &mut out)?;
+            if req.logits {
+                let logits = normed.reshape((b * s, self.cfg.hidden_size))?.matmul(&self.lm_head.t()?)?;
+                out.logits = Some(logits.reshape((b, s, self.cfg.vocab_size))?.to_dtype(DType::F32)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the model on one sequence and returns its logits `[seq, vocab]`.
+    pub fn logits(&self, tokens: &[u32]) -> Result<Tensor> {
+        let batch = Batch::single(tokens, &self.device)?;
+        let out = self.forward(&batch, &ForwardRequest::logits())?;
+        Ok(out.logits.expect("logits were requested").get(0)?)
+    }
+}
+
+/// Additive attention mask `[batch, 1, 1, seq, seq]`: 0 where query `i` may see key `j`,
+/// -inf elsewhere. Keys must be real tokens, not in the future, and within the sliding
+/// window (`i - j < window`, the Hugging Face convention). A padding query sees only
+/// itself, so that no softmax row is empty.
+fn attention_mask(batch: &Batch, window: Option<usize>, device: &Device) -> Result<Tensor> {
+    let (b, s) = (batch.batch, batch.seq);
+    let mut mask = vec![f32::NEG_INFINITY; b * s * s];
+    for r in 0..b {
+        let real = &batch.mask[r * s..(r + 1) * s];
+        for i in 0..s {
+            let row = &mut mask[(r * s + i) * s..(r * s + i + 1) * s];
+            if !real[i] {
+                row[i] = 0.0;
+                continue;
+            }
+            let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+            for j in first..=i {
+                if real[j] {
+                    row[j] = 0.0;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(mask, (b, 1, 1, s, s), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Padding;
+
+    #[test]
+    fn mask_is_causal_windowed_and_respects_padding() {
+        let batch = Batch::new(&[vec![1, 2, 3, 4], vec![1, 2]], 0, Padding::Left, &Device::Cpu).unwrap();
+        let m = attention_mask(&batch, Some(2), &Device::Cpu).unwrap();
+        let m: Vec<Vec<f32>> = m.reshape((8, 4)).unwrap().to_vec2().unwrap();
+        let seen = |row: &Vec<f32>| row.iter().map(|v| *v == 0.0).collect::<Vec<_>>();
+        // Row 0, query 3: window of 2 keeps keys 2 and 3.
+        assert_eq!(seen(&m[3]), vec![false, false, true, true]);
+        // Row 1 is left-padded by two: its pad queries see themselves only.
+        assert_eq!(seen(&m[4]), vec![true, false, false, false]);
+        // Its last query sees its two real tokens, not the padding.
+        assert_eq!(seen(&m[7]), vec![false, false, true, true]);
+    }
+}

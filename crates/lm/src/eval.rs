@@ -1,0 +1,40 @@
+//! Simple evaluations on top of the decoder: mean next-token negative log-likelihood
+//! and greedy continuation.
+
+use candle_core::{DType, IndexOp, D};
+
+use crate::decoder::Decoder;
+use crate::error::{LmError, Result};
+
+/// Mean negative log-likelihood (nats/token) of `tokens[1..]` given their prefixes.
+pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
+    if tokens.len() < 2 {
+        return Err(LmError::Input("NLL needs at least two tokens".into()));
+    }
+    let logits = decoder.logits(tokens)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
+    let rows: Vec<Vec<f32>> = log_probs.to_vec2()?;
+    let total: f64 = tokens[1..]
+        .iter()
+        .enumerate()
+        .map(|(t, &next)| -(rows[t][next as usize] as f64))
+        .sum();
+    Ok(total / (tokens.len() - 1) as f64)
+}
+
+/// Appends up to `max_new` greedily chosen tokens, stopping at any of `stop`.
+/// Each step reruns the whole prefix: simple and exact, fine for short continuations.
+pub fn greedy(decoder: &Decoder, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
+    let mut tokens = prompt.to_vec();
+    let mut new = Vec::new();
+    for _ in 0..max_new {
+        let logits = decoder.logits(&tokens)?;
+        let next = logits.i(tokens.len() - 1)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
+        if stop.contains(&next) {
+            break;
+        }
+        tokens.push(next);
+        new.push(next);
+    }
+    Ok(new)
+}

@@ -1,0 +1,112 @@
+//! A loaded model: decoder, tokenizer and where they came from.
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+
+use crate::config::{load_hf_config, DecoderConfig};
+use crate::decoder::Decoder;
+use crate::error::{LmError, Result};
+use crate::gguf::GgufFile;
+use crate::source::ModelSource;
+use crate::tokenizer::TextTokenizer;
+use crate::weights::WeightStore;
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Weight and activation dtype (f32 by default; bf16 and f16 are slower on CPUs).
+    pub dtype: DType,
+    /// Where the weights live.
+    pub device: Device,
+    /// A tokenizer.json to use instead of the model's own.
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            dtype: DType::F32,
+            device: Device::Cpu,
+            tokenizer: None,
+        }
+    }
+}
+
+/// A model ready to run.
+pub struct Model {
+    /// The decoder with hook points.
+    pub decoder: Decoder,
+    /// Its tokenizer, when one was found.
+    pub tokenizer: Option<TextTokenizer>,
+    /// Where it was loaded from.
+    pub source: ModelSource,
+}
+
+impl Model {
+    /// Resolves `spec` (directory, GGUF file or Hub id) and loads it.
+    pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self> {
+        Self::load_source(ModelSource::resolve(spec)?, opts)
+    }
+
+    /// Loads an already resolved source.
+    pub fn load_source(source: ModelSource, opts: &LoadOptions) -> Result<Self> {
+        let (decoder, own_tokenizer) = match &source {
+            ModelSource::HfDir { files, .. } => {
+                let cfg = load_hf_config(&files.config)?;
+                let weights = WeightStore::from_safetensors(&files.weights, opts.dtype, &opts.device)?;
+                let decoder = Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?;
+                let tok = match (&opts.tokenizer, &files.tokenizer) {
+                    (None, Some(path)) => Some(TextTokenizer::from_file(path, cfg.bos_token_id)?),
+                    _ => None,
+                };
+                (decoder, tok)
+            }
+            ModelSource::Gguf(path) => {
+                let gguf = GgufFile::open(path)?;
+                let cfg = gguf.decoder_config()?;
+                let weights = gguf.weights(&cfg, opts.dtype, &opts.device)?;
+                let decoder = Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?;
+                let tok = match opts.tokenizer {
+                    None => Some(TextTokenizer::from_gguf(&gguf)?),
+                    Some(_) => None,
+                };
+                (decoder, tok)
+            }
+        };
+        let tokenizer = match &opts.tokenizer {
+            Some(path) => Some(TextTokenizer::from_file(path, decoder.config().bos_token_id)?),
+            None => own_tokenizer,
+        };
+        if let Some(tok) = &tokenizer {
+            if tok.vocab_size() > decoder.config().vocab_size {
+                return Err(LmError::Tokenizer {
+                    origin: tok.origin().to_string(),
+                    message: format!(
+                        "has {} tokens but the model's vocabulary has {}",
+                        tok.vocab_size(),
+                        decoder.config().vocab_size
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            decoder,
+            tokenizer,
+            source,
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &DecoderConfig {
+        self.decoder.config()
+    }
+
+    /// The tokenizer, or an error saying how to provide one.
+    pub fn tokenizer(&self) -> Result<&TextTokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| LmError::Tokenizer {
+            origin: self.source.describe(),
+            message: "the model has no tokenizer.json; pass one with --tokenizer".into(),
+        })
+    }
+}
