@@ -135,7 +135,20 @@ pub struct BenchForwardArgs {
     /// Untimed repetitions first.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
+    /// Matmul implementation for f32 on the CPU: the system OpenBLAS when the build
+    /// found one (falls back to candle otherwise), or candle's pure-Rust gemm.
+    #[arg(long, value_enum, default_value = "openblas")]
+    pub matmul: MatmulArg,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Matmul implementation choice for benchmarks.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MatmulArg {
+    /// The system OpenBLAS, when linked.
+    Openblas,
+    /// candle's built-in gemm.
+    Candle,
 }

@@ -98,8 +98,19 @@ fn hidden_states_saves_every_prompt_and_hook_like_the_library() {
     let out_path = f.root.join("out/acts.safetensors");
     let prompts = ["the cat sat on the mat in 1999", "hi"];
     let out = bae(&[
-        "hidden-states", "--model", s(&f.hf), "--prompt", prompts[0], "--prompt", prompts[1],
-        "--hooks", "blocks.*.hook_resid_post,hook_embed", "--batch", "2", "--out", s(&out_path),
+        "hidden-states",
+        "--model",
+        s(&f.hf),
+        "--prompt",
+        prompts[0],
+        "--prompt",
+        prompts[1],
+        "--hooks",
+        "blocks.*.hook_resid_post,hook_embed",
+        "--batch",
+        "2",
+        "--out",
+        s(&out_path),
     ]);
     assert_ok(&out);
     let saved = read_safetensors(&out_path);
@@ -162,7 +173,8 @@ fn generate_prints_nll_and_a_continuation() {
 #[test]
 fn bench_forward_reports_all_variants() {
     let f = fixture(Family::Llama);
-    let out = bae(&["bench", "forward", "-m", s(&f.hf), "--batch", "2", "--seq", "8", "--iters", "1", "--json"]);
+    let out =
+        bae(&["bench", "forward", "-m", s(&f.hf), "--batch", "2", "--seq", "8", "--iters", "1", "--json"]);
     assert_ok(&out);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let results = json["results"].as_array().unwrap();
@@ -238,7 +250,12 @@ fn bad_input_unknown_architecture() {
 fn bad_input_tensor_shape_mismatch() {
     let f = fixture(Family::Llama);
     edit_config(&f, |j| j["intermediate_size"] = serde_json::json!(80));
-    hidden_states_fails(&f.hf, &f.root, &[], &["model.layers.0.mlp.gate_proj.weight", "[96, 64]", "[80, 64]"]);
+    hidden_states_fails(
+        &f.hf,
+        &f.root,
+        &[],
+        &["model.layers.0.mlp.gate_proj.weight", "[96, 64]", "[80, 64]"],
+    );
 }
 
 #[test]
@@ -271,8 +288,18 @@ fn bad_input_unreadable_tokenizer() {
 #[test]
 fn bad_input_unknown_hook_name() {
     let f = fixture(Family::Llama);
-    hidden_states_fails(&f.hf, &f.root, &["--hooks", "blocks.0.hook_attn_out"], &["blocks.0.hook_attn_out", "expected"]);
-    hidden_states_fails(&f.hf, &f.root, &["--hooks", "blocks.7.hook_resid_post"], &["blocks.7.hook_resid_post", "2 blocks"]);
+    hidden_states_fails(
+        &f.hf,
+        &f.root,
+        &["--hooks", "blocks.0.hook_attn_out"],
+        &["blocks.0.hook_attn_out", "expected"],
+    );
+    hidden_states_fails(
+        &f.hf,
+        &f.root,
+        &["--hooks", "blocks.7.hook_resid_post"],
+        &["blocks.7.hook_resid_post", "2 blocks"],
+    );
 }
 
 #[test]
@@ -289,7 +316,10 @@ fn hub_id_not_cached_offline_says_how_to_provide_it() {
         &["inspect", "-m", "someone/some-model"],
         &[("HF_HOME", s(home.path())), ("HF_HUB_OFFLINE", "1")],
     );
-    assert_clean_failure(&out, &["someone/some-model", "not in the local Hugging Face cache", "HF_HUB_OFFLINE"]);
+    assert_clean_failure(
+        &out,
+        &["someone/some-model", "not in the local Hugging Face cache", "HF_HUB_OFFLINE"],
+    );
 }
 
 #[test]
@@ -300,7 +330,10 @@ fn hub_id_not_cached_and_unreachable_says_the_download_failed() {
         &["inspect", "-m", "someone/some-model"],
         &[("HF_HOME", s(home.path())), ("HF_ENDPOINT", "http://127.0.0.1:9")],
     );
-    assert_clean_failure(&out, &["someone/some-model", "not in the local Hugging Face cache", "download failed"]);
+    assert_clean_failure(
+        &out,
+        &["someone/some-model", "not in the local Hugging Face cache", "download failed"],
+    );
 }
 
 #[test]

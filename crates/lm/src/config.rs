@@ -95,11 +95,7 @@ impl DecoderConfig {
     /// Checks the relations between sizes that the decoder relies on.
     pub fn validate(&self, origin: &str) -> Result<()> {
         let bad = |field: &str, message: String| {
-            Err(LmError::Config {
-                origin: origin.to_string(),
-                field: field.to_string(),
-                message,
-            })
+            Err(LmError::Config { origin: origin.to_string(), field: field.to_string(), message })
         };
         for (field, value) in [
             ("vocab_size", self.vocab_size),
@@ -117,19 +113,19 @@ impl DecoderConfig {
         if self.num_heads % self.num_kv_heads != 0 {
             return bad(
                 "num_key_value_heads",
-                format!(
-                    "= {} does not divide num_attention_heads = {}",
-                    self.num_kv_heads, self.num_heads
-                ),
+                format!("= {} does not divide num_attention_heads = {}", self.num_kv_heads, self.num_heads),
             );
         }
         if self.head_dim % 2 != 0 {
-            return bad("head_dim", format!("= {} is odd, rotary embeddings need an even width", self.head_dim));
+            return bad(
+                "head_dim",
+                format!("= {} is odd, rotary embeddings need an even width", self.head_dim),
+            );
         }
-        if !(self.rms_norm_eps > 0.0) {
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
             return bad("rms_norm_eps", format!("= {}, expected > 0", self.rms_norm_eps));
         }
-        if !(self.rope_theta > 0.0) {
+        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
             return bad("rope_theta", format!("= {}, expected > 0", self.rope_theta));
         }
         if self.sliding_window == Some(0) {
@@ -152,8 +148,8 @@ impl DecoderConfig {
         let q = self.num_heads * self.head_dim;
         let kv = self.num_kv_heads * self.head_dim;
         let attn = d * q + 2 * d * kv + q * d + if self.attention_bias { q + 2 * kv + d } else { 0 };
-        let mlp = 3 * d * self.intermediate_size
-            + if self.mlp_bias { 2 * self.intermediate_size + d } else { 0 };
+        let mlp =
+            3 * d * self.intermediate_size + if self.mlp_bias { 2 * self.intermediate_size + d } else { 0 };
         let block = attn + mlp + 2 * d;
         let embed = self.vocab_size * d;
         embed + self.num_layers * block + d + if self.tie_word_embeddings { 0 } else { embed }
@@ -234,9 +230,7 @@ impl HfRopeParameters {
         };
         match kind {
             "default" => Ok(None),
-            "linear" => Ok(Some(RopeScaling::Linear {
-                factor: need("factor", self.factor)?,
-            })),
+            "linear" => Ok(Some(RopeScaling::Linear { factor: need("factor", self.factor)? })),
             "llama3" => Ok(Some(RopeScaling::Llama3 {
                 factor: need("factor", self.factor)?,
                 low_freq_factor: need("low_freq_factor", self.low_freq_factor)?,
@@ -249,15 +243,16 @@ impl HfRopeParameters {
             other => Err(LmError::Config {
                 origin: origin.to_string(),
                 field: "rope_scaling.rope_type".into(),
-                message: format!("= {other:?} is not supported, expected \"default\", \"linear\" or \"llama3\""),
+                message: format!(
+                    "= {other:?} is not supported, expected \"default\", \"linear\" or \"llama3\""
+                ),
             }),
         }
     }
 }
 
 /// Architectures (from `architectures` or `model_type`) this decoder loads.
-pub const SUPPORTED_ARCHITECTURES: &str =
-    "LlamaForCausalLM (llama), MistralForCausalLM (mistral)";
+pub const SUPPORTED_ARCHITECTURES: &str = "LlamaForCausalLM (llama), MistralForCausalLM (mistral)";
 
 fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
     let arch = cfg.architectures.first().map(String::as_str);
@@ -278,10 +273,8 @@ fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
 
 /// Parses a Hugging Face `config.json` given as text; `origin` names it in errors.
 pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
-    let cfg: HfConfig = serde_json::from_str(text).map_err(|e| LmError::Json {
-        path: origin.into(),
-        message: e.to_string(),
-    })?;
+    let cfg: HfConfig = serde_json::from_str(text)
+        .map_err(|e| LmError::Json { path: origin.into(), message: e.to_string() })?;
     let family = family_of(&cfg, origin)?;
     if cfg.hidden_act != "silu" {
         return Err(LmError::Config {
@@ -299,12 +292,10 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
         Some(p) => p.to_scaling(origin)?,
         None => None,
     };
-    let head_dim = cfg.head_dim.unwrap_or(if cfg.num_attention_heads == 0 {
-        0
-    } else {
-        cfg.hidden_size / cfg.num_attention_heads
-    });
-    if cfg.head_dim.is_none() && cfg.num_attention_heads > 0 && cfg.hidden_size % cfg.num_attention_heads != 0 {
+    // A zero head count yields head_dim 0, which validate() reports by name.
+    let head_dim = cfg.head_dim.unwrap_or(cfg.hidden_size.checked_div(cfg.num_attention_heads).unwrap_or(0));
+    if cfg.head_dim.is_none() && cfg.num_attention_heads > 0 && cfg.hidden_size % cfg.num_attention_heads != 0
+    {
         return Err(LmError::Config {
             origin: origin.to_string(),
             field: "num_attention_heads".into(),
@@ -346,10 +337,8 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
 /// Reads and parses a Hugging Face `config.json`.
 pub fn load_hf_config(path: &Path) -> Result<DecoderConfig> {
     let bytes = read_file(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| LmError::Json {
-        path: path.to_path_buf(),
-        message: format!("not UTF-8: {e}"),
-    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| LmError::Json { path: path.to_path_buf(), message: format!("not UTF-8: {e}") })?;
     parse_hf_config(&text, &path.display().to_string())
 }
 

@@ -12,38 +12,40 @@ use crate::batch::Batch;
 use crate::config::DecoderConfig;
 use crate::error::{LmError, Result};
 use crate::hooks::HookPoint;
+use crate::matmul;
 use crate::rope;
 use crate::weights::WeightStore;
 
 /// A dense layer `y = x W^T + b` applied to `[.., in]` inputs.
 #[derive(Debug, Clone)]
 struct Linear {
-    weight: Tensor,
+    /// `W^T`, `[in, out]`, stored contiguous so the matmul reads it row by row.
+    weight_t: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     fn load(w: &WeightStore, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
         let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
-        let bias = if bias {
-            Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
-        } else {
-            None
-        };
-        Ok(Self { weight, bias })
+        let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out_dim])?) } else { None };
+        Self::new(weight, bias)
+    }
+
+    fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Flatten to one 2-D matmul: one large GEMM is faster than a broadcast batch of small ones.
         let dims = x.dims();
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, dims[dims.len() - 1]))?.matmul(&self.weight.t()?)?;
+        let y = matmul::matmul(&x.reshape((rows, dims[dims.len() - 1]))?, &self.weight_t)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
         let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
+        *out_dims.last_mut().expect("non-empty dims") = self.weight_t.dim(1)?;
         Ok(y.reshape(out_dims)?)
     }
 }
@@ -56,10 +58,7 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn load(w: &WeightStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        Ok(Self {
-            weight: w.get(name, &[dim])?,
-            eps: eps as f32,
-        })
+        Ok(Self { weight: w.get(name, &[dim])?, eps: eps as f32 })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -142,15 +141,20 @@ impl Block {
                 k: Linear::load(w, &format!("{p}.self_attn.k_proj"), kvd, d, ab)?,
                 v: Linear::load(w, &format!("{p}.self_attn.v_proj"), kvd, d, ab)?,
                 // Llama's attention_bias covers o_proj too, but some checkpoints omit it.
-                o: Linear {
-                    weight: w.get(&format!("{p}.self_attn.o_proj.weight"), &[d, qd])?,
-                    bias: if ab { w.get_optional(&format!("{p}.self_attn.o_proj.bias"), &[d])? } else { None },
-                },
+                o: Linear::new(
+                    w.get(&format!("{p}.self_attn.o_proj.weight"), &[d, qd])?,
+                    if ab { w.get_optional(&format!("{p}.self_attn.o_proj.bias"), &[d])? } else { None },
+                )?,
                 num_heads: cfg.num_heads,
                 num_kv_heads: cfg.num_kv_heads,
                 head_dim: hd,
             },
-            post_attn_norm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm.weight"), d, cfg.rms_norm_eps)?,
+            post_attn_norm: RmsNorm::load(
+                w,
+                &format!("{p}.post_attention_layernorm.weight"),
+                d,
+                cfg.rms_norm_eps,
+            )?,
             mlp: Mlp {
                 gate: Linear::load(w, &format!("{p}.mlp.gate_proj"), i, d, mb)?,
                 up: Linear::load(w, &format!("{p}.mlp.up_proj"), i, d, mb)?,
@@ -221,7 +225,7 @@ pub struct Decoder {
     embed: Tensor,
     blocks: Vec<Block>,
     final_norm: RmsNorm,
-    lm_head: Tensor,
+    lm_head: Linear,
     inv_freq: Vec<f64>,
     dtype: DType,
     device: Device,
@@ -233,14 +237,9 @@ impl Decoder {
         cfg.validate(w.origin())?;
         let (v, d) = (cfg.vocab_size, cfg.hidden_size);
         let embed = w.get("model.embed_tokens.weight", &[v, d])?;
-        let lm_head = if cfg.tie_word_embeddings {
-            embed.clone()
-        } else {
-            w.get("lm_head.weight", &[v, d])?
-        };
-        let blocks = (0..cfg.num_layers)
-            .map(|l| Block::load(w, cfg, l))
-            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if cfg.tie_word_embeddings { embed.clone() } else { w.get("lm_head.weight", &[v, d])? };
+        let lm_head = Linear::new(lm_head, None)?;
+        let blocks = (0..cfg.num_layers).map(|l| Block::load(w, cfg, l)).collect::<Result<Vec<_>>>()?;
         Ok(Self {
             final_norm: RmsNorm::load(w, "model.norm.weight", d, cfg.rms_norm_eps)?,
             inv_freq: rope::inverse_frequencies(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling.as_ref()),
@@ -276,22 +275,22 @@ impl Decoder {
         for p in req.capture.iter().chain(req.interventions.iter().map(|i| &i.point)) {
             p.validate(n)?;
         }
-        if let Some(&bad) = batch.input_ids.flatten_all()?.to_vec1::<u32>()?.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+        if let Some(&bad) = batch
+            .input_ids
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .iter()
+            .find(|&&t| t as usize >= self.cfg.vocab_size)
+        {
             return Err(LmError::Input(format!(
                 "token id {bad} is outside the vocabulary (size {})",
                 self.cfg.vocab_size
             )));
         }
-        let blocks_to_run = if req.logits {
-            n
-        } else {
-            req.capture.iter().map(|p| p.blocks_needed(n)).max().unwrap_or(0)
-        };
+        let blocks_to_run =
+            if req.logits { n } else { req.capture.iter().map(|p| p.blocks_needed(n)).max().unwrap_or(0) };
         let needs_final_norm = req.logits || req.capture.contains(&HookPoint::FinalNorm);
-        let mut out = ForwardOutput {
-            blocks_run: blocks_to_run,
-            ..ForwardOutput::default()
-        };
+        let mut out = ForwardOutput { blocks_run: blocks_to_run, ..ForwardOutput::default() };
         let visit = |point: HookPoint, mut x: Tensor, out: &mut ForwardOutput| -> Result<Tensor> {
             for iv in req.interventions.iter().filter(|iv| iv.point == point) {
                 let value = iv.value.to_dtype(x.dtype())?;
@@ -324,8 +323,7 @@ impl Decoder {
         if needs_final_norm && blocks_to_run == n {
             let normed = visit(HookPoint::FinalNorm, self.final_norm.forward(&x)?, &mut out)?;
             if req.logits {
-                let logits = normed.reshape((b * s, self.cfg.hidden_size))?.matmul(&self.lm_head.t()?)?;
-                out.logits = Some(logits.reshape((b, s, self.cfg.vocab_size))?.to_dtype(DType::F32)?);
+                out.logits = Some(self.lm_head.forward(&normed)?.to_dtype(DType::F32)?);
             }
         }
         Ok(out)

@@ -137,8 +137,5 @@ pub type Result<T> = std::result::Result<T, LmError>;
 
 /// Reads a whole file, naming it on failure.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| LmError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| LmError::Io { path: path.to_path_buf(), source })
 }

@@ -14,11 +14,7 @@ pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
     let logits = decoder.logits(tokens)?;
     let log_probs = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
     let rows: Vec<Vec<f32>> = log_probs.to_vec2()?;
-    let total: f64 = tokens[1..]
-        .iter()
-        .enumerate()
-        .map(|(t, &next)| -(rows[t][next as usize] as f64))
-        .sum();
+    let total: f64 = tokens[1..].iter().enumerate().map(|(t, &next)| -(rows[t][next as usize] as f64)).sum();
     Ok(total / (tokens.len() - 1) as f64)
 }
 

@@ -27,18 +27,12 @@ pub struct GgufFile {
 impl GgufFile {
     /// Reads the header (metadata and tensor directory) of a GGUF file.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|source| LmError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = File::open(path).map_err(|source| LmError::Io { path: path.to_path_buf(), source })?;
         let content = Content::read(&mut BufReader::new(file)).map_err(|e| LmError::Gguf {
             path: path.to_path_buf(),
             message: format!("cannot parse the header: {e}"),
         })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            content,
-        })
+        Ok(Self { path: path.to_path_buf(), content })
     }
 
     /// The file's path.
@@ -47,10 +41,7 @@ impl GgufFile {
     }
 
     fn error(&self, message: String) -> LmError {
-        LmError::Gguf {
-            path: self.path.clone(),
-            message,
-        }
+        LmError::Gguf { path: self.path.clone(), message }
     }
 
     /// A metadata value, if present.
@@ -59,8 +50,7 @@ impl GgufFile {
     }
 
     fn meta_required(&self, key: &str) -> Result<&Value> {
-        self.meta(key)
-            .ok_or_else(|| self.error(format!("metadata key `{key}` is missing")))
+        self.meta(key).ok_or_else(|| self.error(format!("metadata key `{key}` is missing")))
     }
 
     /// An integer metadata value (any integer width).
@@ -75,14 +65,17 @@ impl GgufFile {
             Value::I16(x) if *x >= 0 => *x as u64,
             Value::I32(x) if *x >= 0 => *x as u64,
             Value::I64(x) if *x >= 0 => *x as u64,
-            other => return Err(self.error(format!("metadata `{key}` = {other:?}, expected a non-negative integer"))),
+            other => {
+                return Err(
+                    self.error(format!("metadata `{key}` = {other:?}, expected a non-negative integer"))
+                )
+            }
         };
         Ok(Some(n as usize))
     }
 
     fn meta_usize_required(&self, key: &str) -> Result<usize> {
-        self.meta_usize(key)?
-            .ok_or_else(|| self.error(format!("metadata key `{key}` is missing")))
+        self.meta_usize(key)?.ok_or_else(|| self.error(format!("metadata key `{key}` is missing")))
     }
 
     /// A float metadata value.
@@ -163,16 +156,13 @@ impl GgufFile {
 
     /// Reads and dequantizes one tensor to f32 (shape in PyTorch order, `[out, in]`).
     pub fn dequantize(&self, name: &str) -> Result<Tensor> {
-        let file = File::open(&self.path).map_err(|source| LmError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let file =
+            File::open(&self.path).map_err(|source| LmError::Io { path: self.path.clone(), source })?;
         let q = self
             .content
             .tensor(&mut BufReader::new(file), name, &Device::Cpu)
             .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
-        q.dequantize(&Device::Cpu)
-            .map_err(|e| self.error(format!("tensor `{name}`: cannot dequantize: {e}")))
+        q.dequantize(&Device::Cpu).map_err(|e| self.error(format!("tensor `{name}`: cannot dequantize: {e}")))
     }
 
     /// The decoder config implied by the metadata and tensor shapes.
@@ -196,12 +186,10 @@ impl GgufFile {
             Some(hd) => hd,
             None => self.meta_usize(&k("rope.dimension_count"))?.unwrap_or(hidden_size / num_heads.max(1)),
         };
-        let embed_shape = self
-            .tensor_shape("token_embd.weight")
-            .ok_or_else(|| LmError::MissingTensor {
-                name: "token_embd.weight".into(),
-                origin: self.path.display().to_string(),
-            })?;
+        let embed_shape = self.tensor_shape("token_embd.weight").ok_or_else(|| LmError::MissingTensor {
+            name: "token_embd.weight".into(),
+            origin: self.path.display().to_string(),
+        })?;
         let vocab_size = match self.meta_usize(&k("vocab_size"))? {
             Some(v) => v,
             None => embed_shape[0],
@@ -215,7 +203,11 @@ impl GgufFile {
                 Some("linear") => Some(RopeScaling::Linear {
                     factor: self.meta_f64(&k("rope.scaling.factor"))?.unwrap_or(1.0),
                 }),
-                Some(other) => return Err(self.error(format!("rope scaling type {other:?} is not supported, expected linear"))),
+                Some(other) => {
+                    return Err(
+                        self.error(format!("rope scaling type {other:?} is not supported, expected linear"))
+                    )
+                }
             }
         };
         let token_id = |key: &str| -> Result<Option<u32>> { Ok(self.meta_usize(key)?.map(|v| v as u32)) };
@@ -251,9 +243,11 @@ impl GgufFile {
             let Some(hf) = hf_name(name) else { continue };
             let mut t = self.dequantize(name)?;
             if hf.contains("self_attn.q_proj") {
-                t = unpermute_rows(&t, cfg.num_heads).map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
+                t = unpermute_rows(&t, cfg.num_heads)
+                    .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
             } else if hf.contains("self_attn.k_proj") {
-                t = unpermute_rows(&t, cfg.num_kv_heads).map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
+                t = unpermute_rows(&t, cfg.num_kv_heads)
+                    .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
             }
             tensors.insert(hf, t);
         }

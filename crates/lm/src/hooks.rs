@@ -39,11 +39,7 @@ impl HookPoint {
     pub fn all(n_layers: usize) -> Vec<HookPoint> {
         let mut points = vec![HookPoint::Embed];
         for l in 0..n_layers {
-            points.extend([
-                HookPoint::ResidPre(l),
-                HookPoint::ResidMid(l),
-                HookPoint::ResidPost(l),
-            ]);
+            points.extend([HookPoint::ResidPre(l), HookPoint::ResidMid(l), HookPoint::ResidPost(l)]);
         }
         points.push(HookPoint::FinalNorm);
         points
@@ -97,10 +93,7 @@ impl FromStr for HookPoint {
     type Err = LmError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || LmError::UnknownHook {
-            name: s.to_string(),
-            reason: EXPECTED_NAMES.to_string(),
-        };
+        let unknown = || LmError::UnknownHook { name: s.to_string(), reason: EXPECTED_NAMES.to_string() };
         match s {
             "hook_embed" => return Ok(HookPoint::Embed),
             "ln_final.hook_normalized" => return Ok(HookPoint::FinalNorm),
@@ -135,11 +128,7 @@ pub fn select_hooks(spec: &str, n_layers: usize) -> Result<Vec<HookPoint>, LmErr
     let mut chosen = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if item.contains('*') {
-            let matched: Vec<_> = all
-                .iter()
-                .copied()
-                .filter(|p| glob_match(item, &p.to_string()))
-                .collect();
+            let matched: Vec<_> = all.iter().copied().filter(|p| glob_match(item, &p.to_string())).collect();
             if matched.is_empty() {
                 return Err(LmError::UnknownHook {
                     name: item.to_string(),
@@ -213,12 +202,8 @@ mod tests {
     #[test]
     fn globs_and_lists_select_in_forward_order() {
         let got = select_hooks("blocks.*.hook_resid_post", 3).unwrap();
-        assert_eq!(
-            got,
-            vec![HookPoint::ResidPost(0), HookPoint::ResidPost(1), HookPoint::ResidPost(2)]
-        );
-        let got = select_hooks("ln_final.hook_normalized, blocks.1.hook_resid_pre,hook_embed", 3)
-            .unwrap();
+        assert_eq!(got, vec![HookPoint::ResidPost(0), HookPoint::ResidPost(1), HookPoint::ResidPost(2)]);
+        let got = select_hooks("ln_final.hook_normalized, blocks.1.hook_resid_pre,hook_embed", 3).unwrap();
         assert_eq!(got, vec![HookPoint::Embed, HookPoint::ResidPre(1), HookPoint::FinalNorm]);
         let got = select_hooks("blocks.1.*", 3).unwrap();
         assert_eq!(got.len(), 3);

@@ -20,6 +20,7 @@ pub mod error;
 pub mod eval;
 pub mod gguf;
 pub mod hooks;
+pub mod matmul;
 pub mod model;
 pub mod rope;
 pub mod source;

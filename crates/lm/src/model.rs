@@ -25,11 +25,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self {
-            dtype: DType::F32,
-            device: Device::Cpu,
-            tokenizer: None,
-        }
+        Self { dtype: DType::F32, device: Device::Cpu, tokenizer: None }
     }
 }
 
@@ -90,11 +86,7 @@ impl Model {
                 });
             }
         }
-        Ok(Self {
-            decoder,
-            tokenizer,
-            source,
-        })
+        Ok(Self { decoder, tokenizer, source })
     }
 
     /// The model's configuration.

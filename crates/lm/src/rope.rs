@@ -28,7 +28,8 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: Option<&RopeSca
                 } else if wavelen > low_freq_wavelen {
                     freq / factor
                 } else {
-                    let smooth = (original / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    let smooth =
+                        (original / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
                     (1.0 - smooth) * freq / factor + smooth * freq
                 }
             })

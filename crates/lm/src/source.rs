@@ -80,14 +80,9 @@ impl ModelSource {
 fn is_gguf(path: &Path) -> Result<bool> {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    let mut f = std::fs::File::open(path).map_err(|source| LmError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let n = f.read(&mut magic).map_err(|source| LmError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut f =
+        std::fs::File::open(path).map_err(|source| LmError::Io { path: path.to_path_buf(), source })?;
+    let n = f.read(&mut magic).map_err(|source| LmError::Io { path: path.to_path_buf(), source })?;
     let gguf_extension = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
     // A file named *.gguf with a bad magic is reported by the GGUF reader, which says more.
     Ok((n == 4 && &magic == b"GGUF") || gguf_extension)
@@ -111,10 +106,8 @@ struct ShardIndex {
 /// The weight files of a sharded checkpoint, from its index file.
 fn shards_from_index(index: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let text = read_file(index)?;
-    let parsed: ShardIndex = serde_json::from_slice(&text).map_err(|e| LmError::Json {
-        path: index.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let parsed: ShardIndex = serde_json::from_slice(&text)
+        .map_err(|e| LmError::Json { path: index.to_path_buf(), message: e.to_string() })?;
     let mut files: Vec<PathBuf> = parsed.weight_map.values().map(|f| dir.join(f)).collect();
     files.sort();
     files.dedup();
@@ -125,10 +118,7 @@ fn shards_from_index(index: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn hf_dir_files(dir: &Path) -> Result<HfFiles> {
     let config = dir.join("config.json");
     if !config.is_file() {
-        return Err(LmError::MissingFile {
-            path: config,
-            what: "model config".into(),
-        });
+        return Err(LmError::MissingFile { path: config, what: "model config".into() });
     }
     let index = dir.join("model.safetensors.index.json");
     let single = dir.join("model.safetensors");
@@ -138,10 +128,7 @@ pub fn hf_dir_files(dir: &Path) -> Result<HfFiles> {
         vec![single]
     } else {
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| LmError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
+            .map_err(|source| LmError::Io { path: dir.to_path_buf(), source })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
             .collect();
@@ -155,15 +142,12 @@ pub fn hf_dir_files(dir: &Path) -> Result<HfFiles> {
         found
     };
     let tokenizer = Some(dir.join("tokenizer.json")).filter(|p| p.is_file());
-    Ok(HfFiles {
-        config,
-        weights,
-        tokenizer,
-    })
+    Ok(HfFiles { config, weights, tokenizer })
 }
 
 fn offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes" | "ON" | "on"))
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes" | "ON" | "on"))
 }
 
 /// Resolves a Hub id in the local cache, downloading what is missing unless offline.
@@ -175,11 +159,7 @@ fn resolve_hub(id: &str) -> Result<ModelSource> {
         let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
         let cached = hf_dir_files(&dir);
         if let Ok(files) = cached {
-            return Ok(ModelSource::HfDir {
-                dir,
-                hub_id: Some(id.to_string()),
-                files,
-            });
+            return Ok(ModelSource::HfDir { dir, hub_id: Some(id.to_string()), files });
         }
     }
     if offline() {
@@ -220,11 +200,7 @@ fn download(id: &str) -> std::result::Result<ModelSource, String> {
     // Some repositories ship no tokenizer.json; the model still loads without one.
     let _ = repo.get("tokenizer.json");
     let files = hf_dir_files(&dir).map_err(|e| e.to_string())?;
-    Ok(ModelSource::HfDir {
-        dir,
-        hub_id: Some(id.to_string()),
-        files,
-    })
+    Ok(ModelSource::HfDir { dir, hub_id: Some(id.to_string()), files })
 }
 
 #[cfg(test)]

@@ -168,8 +168,19 @@ pub fn tiny_vocab_and_merges() -> (Vec<String>, Vec<(String, String)>) {
     bytes.sort_unstable();
     tokens.extend(bytes.iter().map(char::to_string));
     let merges: Vec<(String, String)> = [
-        ("t", "h"), ("h", "e"), ("th", "e"), ("Ġ", "t"), ("Ġt", "he"), ("Ġ", "a"), ("i", "n"),
-        ("e", "r"), ("o", "n"), ("Ġ", "c"), ("a", "t"), ("Ġc", "at"), ("Ġ", "s"),
+        ("t", "h"),
+        ("h", "e"),
+        ("th", "e"),
+        ("Ġ", "t"),
+        ("Ġt", "he"),
+        ("Ġ", "a"),
+        ("i", "n"),
+        ("e", "r"),
+        ("o", "n"),
+        ("Ġ", "c"),
+        ("a", "t"),
+        ("Ġc", "at"),
+        ("Ġ", "s"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -198,15 +209,17 @@ pub fn tiny_tokenizer() -> Tokenizer {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LmError + '_ {
-    move |source| LmError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| LmError::Io { path: path.to_path_buf(), source }
 }
 
 /// Writes a Hugging Face directory: config.json, weights (in `shards` files with an
 /// index when more than one) and tokenizer.json.
-pub fn write_hf_dir(dir: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Tensor>, shards: usize) -> Result<()> {
+pub fn write_hf_dir(
+    dir: &Path,
+    cfg: &DecoderConfig,
+    weights: &HashMap<String, Tensor>,
+    shards: usize,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let config = dir.join("config.json");
     let text = serde_json::to_string_pretty(&hf_config_json(cfg)).expect("json");
@@ -237,10 +250,7 @@ pub fn write_hf_dir(dir: &Path, cfg: &DecoderConfig, weights: &HashMap<String, T
     let tok_path = dir.join("tokenizer.json");
     tiny_tokenizer()
         .save(&tok_path, false)
-        .map_err(|e| LmError::Tokenizer {
-            origin: tok_path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| LmError::Tokenizer { origin: tok_path.display().to_string(), message: e.to_string() })?;
     Ok(())
 }
 
@@ -272,7 +282,10 @@ pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Te
         ),
         ("tokenizer.ggml.token_type".into(), Value::Array(token_types)),
         ("tokenizer.ggml.bos_token_id".into(), u32v(cfg.bos_token_id.unwrap_or(1) as usize)),
-        ("tokenizer.ggml.eos_token_id".into(), u32v(cfg.eos_token_ids.first().copied().unwrap_or(2) as usize)),
+        (
+            "tokenizer.ggml.eos_token_id".into(),
+            u32v(cfg.eos_token_ids.first().copied().unwrap_or(2) as usize),
+        ),
         ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
     ];
     if let Some(w) = cfg.sliding_window {

@@ -33,30 +33,19 @@ impl TextTokenizer {
     pub fn from_file(path: &Path, bos_id: Option<u32>) -> Result<Self> {
         let origin = path.display().to_string();
         if !path.is_file() {
-            return Err(LmError::MissingFile {
-                path: path.to_path_buf(),
-                what: "tokenizer".into(),
-            });
+            return Err(LmError::MissingFile { path: path.to_path_buf(), what: "tokenizer".into() });
         }
         let inner = Tokenizer::from_file(path).map_err(|e| LmError::Tokenizer {
             origin: origin.clone(),
             message: format!("not a valid tokenizer.json: {e}"),
         })?;
-        Ok(Self {
-            inner,
-            manual_bos: None,
-            bos_id,
-            origin,
-        })
+        Ok(Self { inner, manual_bos: None, bos_id, origin })
     }
 
     /// Rebuilds the tokenizer stored in a GGUF file's metadata (byte-level BPE only).
     pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
         let origin = gguf.path().display().to_string();
-        let err = |message: String| LmError::Tokenizer {
-            origin: origin.clone(),
-            message,
-        };
+        let err = |message: String| LmError::Tokenizer { origin: origin.clone(), message };
         let model = gguf.meta_str("tokenizer.ggml.model")?.unwrap_or("<missing>");
         if model != "gpt2" {
             return Err(err(format!(
@@ -91,8 +80,12 @@ impl TextTokenizer {
             "default" | "gpt2" => byte_level.into(),
             "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into(),
             "llama-bpe" | "llama3" => {
-                let split = Split::new(SplitPattern::Regex(LLAMA3_PATTERN.into()), SplitDelimiterBehavior::Isolated, false)
-                    .map_err(|e| err(format!("cannot build the llama3 pre-tokenizer: {e}")))?;
+                let split = Split::new(
+                    SplitPattern::Regex(LLAMA3_PATTERN.into()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(|e| err(format!("cannot build the llama3 pre-tokenizer: {e}")))?;
                 Sequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into()
             }
             other => {
@@ -113,17 +106,10 @@ impl TextTokenizer {
             .filter_map(|(i, _)| tokens.get(i))
             .map(|t| AddedToken::from(t.to_string(), true))
             .collect();
-        inner
-            .add_special_tokens(specials)
-            .map_err(|e| err(format!("cannot add special tokens: {e}")))?;
+        inner.add_special_tokens(specials).map_err(|e| err(format!("cannot add special tokens: {e}")))?;
         let bos_id = gguf.meta_usize("tokenizer.ggml.bos_token_id")?.map(|v| v as u32);
         let add_bos = gguf.meta_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
-        Ok(Self {
-            inner,
-            manual_bos: if add_bos { bos_id } else { None },
-            bos_id,
-            origin,
-        })
+        Ok(Self { inner, manual_bos: if add_bos { bos_id } else { None }, bos_id, origin })
     }
 
     /// Where the tokenizer came from.

@@ -33,10 +33,7 @@ impl WeightStore {
         let mut index = HashMap::new();
         for path in paths {
             if !path.is_file() {
-                return Err(LmError::MissingFile {
-                    path: path.clone(),
-                    what: "weight file".into(),
-                });
+                return Err(LmError::MissingFile { path: path.clone(), what: "weight file".into() });
             }
             // SAFETY: the file is mapped read-only; like every memory-mapped loader we rely on
             // nobody truncating it while the model is loaded.
@@ -57,22 +54,17 @@ impl WeightStore {
                 paths.len()
             ),
         };
-        Ok(Self {
-            backing: Backing::Safetensors { files, index },
-            origin,
-            dtype,
-            device: device.clone(),
-        })
+        Ok(Self { backing: Backing::Safetensors { files, index }, origin, dtype, device: device.clone() })
     }
 
     /// Wraps tensors already in memory; `origin` names their source in errors.
-    pub fn from_tensors(tensors: HashMap<String, Tensor>, origin: String, dtype: DType, device: &Device) -> Self {
-        Self {
-            backing: Backing::Memory(tensors),
-            origin,
-            dtype,
-            device: device.clone(),
-        }
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        origin: String,
+        dtype: DType,
+        device: &Device,
+    ) -> Self {
+        Self { backing: Backing::Memory(tensors), origin, dtype, device: device.clone() }
     }
 
     /// The files or source the tensors come from.
@@ -101,10 +93,9 @@ impl WeightStore {
 
     /// Loads a tensor, checks its shape, and converts it to the store's dtype and device.
     pub fn get(&self, name: &str, expected: &[usize]) -> Result<Tensor> {
-        let got = self.shape_of(name).ok_or_else(|| LmError::MissingTensor {
-            name: name.to_string(),
-            origin: self.origin.clone(),
-        })?;
+        let got = self
+            .shape_of(name)
+            .ok_or_else(|| LmError::MissingTensor { name: name.to_string(), origin: self.origin.clone() })?;
         if got != expected {
             return Err(LmError::ShapeMismatch {
                 name: name.to_string(),

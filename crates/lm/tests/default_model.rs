@@ -15,7 +15,8 @@ fn model_path() -> PathBuf {
     if let Ok(p) = std::env::var("BAE_SMOLLM2_GGUF") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 fn load() -> Model {
@@ -65,7 +66,17 @@ fn smollm2_first_token_carries_a_huge_residual_norm() {
         .decoder
         .forward(&Batch::single(&ids, &Device::Cpu).unwrap(), &ForwardRequest::capture(&[point]))
         .unwrap();
-    let norms: Vec<f32> = out.activations[&point].get(0).unwrap().sqr().unwrap().sum(1).unwrap().sqrt().unwrap().to_vec1().unwrap();
+    let norms: Vec<f32> = out.activations[&point]
+        .get(0)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let rest = norms[1..].iter().sum::<f32>() / (norms.len() - 1) as f32;
     assert!(norms[0] > 10.0 * rest, "token 0 norm {} vs mean of the rest {rest}", norms[0]);
     assert_eq!(out.blocks_run, 16);

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use bae_lm::testing::{random_weights, tiny_config, write_gguf, write_hf_dir};
 use bae_lm::{
-    Batch, DecoderConfig, Family, ForwardRequest, HookPoint, Intervention, InterventionKind, LoadOptions, Model,
-    Padding, RopeScaling,
+    Batch, DecoderConfig, Family, ForwardRequest, HookPoint, Intervention, InterventionKind, LoadOptions,
+    Model, Padding, RopeScaling,
 };
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
@@ -27,7 +27,11 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
     max_abs(&(&a - &b).unwrap()) / max_abs(&b).max(1e-12)
 }
 
-fn load_dir(cfg: &DecoderConfig, weights: &HashMap<String, Tensor>, shards: usize) -> (tempfile::TempDir, Model) {
+fn load_dir(
+    cfg: &DecoderConfig,
+    weights: &HashMap<String, Tensor>,
+    shards: usize,
+) -> (tempfile::TempDir, Model) {
     let dir = tempfile::tempdir().unwrap();
     write_hf_dir(dir.path(), cfg, weights, shards).unwrap();
     let model = Model::load(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
@@ -205,7 +209,9 @@ fn gguf_tokenizer_matches_tokenizer_json() {
     let path = dir.path().join("tiny.gguf");
     write_gguf(&path, &cfg, &weights).unwrap();
     let gguf = Model::load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
-    for text in ["the cat sat in 2024 on the mat", "<|im_start|>user\nhi<|im_end|>", "  spaces\tand ünïcode ✓"] {
+    for text in
+        ["the cat sat in 2024 on the mat", "<|im_start|>user\nhi<|im_end|>", "  spaces\tand ünïcode ✓"]
+    {
         let a = hf.tokenizer().unwrap().encode(text, true).unwrap();
         let b = gguf.tokenizer().unwrap().encode(text, true).unwrap();
         assert_eq!(a, b, "{text:?}");
@@ -231,7 +237,8 @@ fn activations_are_the_same_alone_and_inside_a_padded_batch() {
             assert!(batch.is_padded());
             let together = model.decoder.forward(&batch, &req).unwrap();
             for (b, prompt) in prompts.iter().enumerate() {
-                let alone = model.decoder.forward(&Batch::single(prompt, &Device::Cpu).unwrap(), &req).unwrap();
+                let alone =
+                    model.decoder.forward(&Batch::single(prompt, &Device::Cpu).unwrap(), &req).unwrap();
                 for p in &points {
                     let got = batch.unpad(&together.activations[p], b).unwrap();
                     let want = alone.activations[p].get(0).unwrap();
@@ -266,8 +273,14 @@ fn forward_stops_after_the_deepest_requested_hook() {
     );
     // Llama has no embedding scale: hook_embed is blocks.0.hook_resid_pre, and each
     // block's resid_post is the next block's resid_pre.
-    assert_eq!(rel_err(&full.activations[&HookPoint::Embed], &full.activations[&HookPoint::ResidPre(0)]), 0.0);
-    assert_eq!(rel_err(&full.activations[&HookPoint::ResidPost(1)], &full.activations[&HookPoint::ResidPre(2)]), 0.0);
+    assert_eq!(
+        rel_err(&full.activations[&HookPoint::Embed], &full.activations[&HookPoint::ResidPre(0)]),
+        0.0
+    );
+    assert_eq!(
+        rel_err(&full.activations[&HookPoint::ResidPost(1)], &full.activations[&HookPoint::ResidPre(2)]),
+        0.0
+    );
 }
 
 #[test]
@@ -299,7 +312,8 @@ fn replacing_the_residual_carries_another_prompts_state_forward() {
         value: shift,
     });
     let run = model.decoder.forward(&b, &added).unwrap();
-    let diff = (&run.activations[&HookPoint::ResidPost(0)] - &run_b.activations[&HookPoint::ResidPost(0)]).unwrap();
+    let diff =
+        (&run.activations[&HookPoint::ResidPost(0)] - &run_b.activations[&HookPoint::ResidPost(0)]).unwrap();
     let diff: Vec<f32> = diff.flatten_all().unwrap().to_vec1().unwrap();
     assert!(diff.iter().all(|d| (d - 0.5).abs() < 1e-6));
     assert!(rel_err(run.logits.as_ref().unwrap(), run_b.logits.as_ref().unwrap()) > 1e-3);

@@ -6,7 +6,9 @@ use std::time::Instant;
 use bae_lm::testing::SplitMix64;
 use bae_lm::{Batch, ForwardRequest, HookPoint, Padding};
 
-use crate::cli::BenchForwardArgs;
+use bae_lm::matmul::MatmulBackend;
+
+use crate::cli::{BenchForwardArgs, MatmulArg};
 use crate::model_args::load_model;
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -23,6 +25,10 @@ pub fn forward(args: &BenchForwardArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.seq == 0 || args.iters == 0 {
         anyhow::bail!("--batch, --seq and --iters must be at least 1");
     }
+    let backend = bae_lm::matmul::set_backend(match args.matmul {
+        MatmulArg::Openblas => MatmulBackend::OpenBlas,
+        MatmulArg::Candle => MatmulBackend::Candle,
+    });
     let model = load_model(&args.model)?;
     let cfg = model.config().clone();
     let mut rng = SplitMix64::new(0);
@@ -35,11 +41,7 @@ pub fn forward(args: &BenchForwardArgs) -> anyhow::Result<()> {
         ("plain (logits)", ForwardRequest::logits()),
         (
             "hooked (logits + all resid_post)",
-            ForwardRequest {
-                capture: resid_post.clone(),
-                logits: true,
-                ..ForwardRequest::default()
-            },
+            ForwardRequest { capture: resid_post.clone(), logits: true, ..ForwardRequest::default() },
         ),
         ("capture only (all resid_post, no unembedding)", ForwardRequest::capture(&resid_post)),
     ];
@@ -55,25 +57,31 @@ pub fn forward(args: &BenchForwardArgs) -> anyhow::Result<()> {
         }
     }
     let tokens = (args.batch * args.seq) as f64;
-    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    let medians: Vec<f64> = times.iter().cloned().map(median).collect();
     let overhead = medians[1] / medians[0] - 1.0;
     if args.json {
         let rows: Vec<_> = variants
             .iter()
             .zip(&medians)
-            .map(|((name, _), s)| serde_json::json!({"variant": name, "seconds": s, "tokens_per_s": tokens / s}))
+            .zip(&times)
+            .map(|(((name, _), s), all)| {
+                serde_json::json!({"variant": name, "seconds": s, "tokens_per_s": tokens / s, "all_seconds": all})
+            })
             .collect();
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         println!(
             "{}",
             serde_json::json!({
-                "model": args.model.model, "batch": args.batch, "seq": args.seq, "iters": args.iters,
+                "model": args.model.model, "matmul": backend.name(), "batch": args.batch, "seq": args.seq, "iters": args.iters,
                 "threads": threads, "results": rows, "hook_overhead": overhead
             })
         );
         return Ok(());
     }
-    println!("model {}  batch {} x {} tokens, median of {}", args.model.model, args.batch, args.seq, args.iters);
+    println!(
+        "model {}  batch {} x {} tokens, median of {}",
+        args.model.model, args.batch, args.seq, args.iters
+    );
     for ((name, _), s) in variants.iter().zip(&medians) {
         println!("{name:<48} {:>8.3} s  {:>10.1} tokens/s", s, tokens / s);
     }

@@ -14,7 +14,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         anyhow::bail!("the prompt {:?} has no tokens", args.prompt);
     }
     if ids.len() >= 2 {
-        println!("prompt NLL: {:.4} nats/token over {} tokens", mean_nll(&model.decoder, &ids)?, ids.len() - 1);
+        println!(
+            "prompt NLL: {:.4} nats/token over {} tokens",
+            mean_nll(&model.decoder, &ids)?,
+            ids.len() - 1
+        );
     }
     let new = greedy(&model.decoder, &ids, args.max_tokens, &model.config().eos_token_ids)?;
     println!("{}{}", args.prompt, tok.decode(&new)?);

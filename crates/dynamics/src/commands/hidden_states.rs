@@ -50,11 +50,6 @@ pub fn run(args: &HiddenStatesArgs) -> anyhow::Result<()> {
     write_atomically(&args.out, |tmp| {
         safetensors::serialize_to_file(&tensors, Some(metadata), tmp).context("serializing safetensors")
     })?;
-    eprintln!(
-        "wrote {} prompts x {} hook points to {}",
-        prompts.len(),
-        hooks.len(),
-        args.out.display()
-    );
+    eprintln!("wrote {} prompts x {} hook points to {}", prompts.len(), hooks.len(), args.out.display());
     Ok(())
 }
