@@ -15,6 +15,10 @@ pub enum Family {
     Llama,
     /// Mistral (`MistralForCausalLM`): Llama with an optional sliding attention window.
     Mistral,
+    /// Qwen2 / Qwen2.5 (`Qwen2ForCausalLM`): Llama with biases on q, k and v.
+    Qwen2,
+    /// Qwen3 (`Qwen3ForCausalLM`): Llama with an RMS norm on each query and key head.
+    Qwen3,
 }
 
 impl Family {
@@ -23,6 +27,8 @@ impl Family {
         match self {
             Family::Llama => "llama",
             Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
         }
     }
 }
@@ -81,8 +87,12 @@ pub struct DecoderConfig {
     pub sliding_window: Option<usize>,
     /// Whether the unembedding reuses the embedding matrix.
     pub tie_word_embeddings: bool,
-    /// Whether q, k, v and o projections carry biases.
-    pub attention_bias: bool,
+    /// Whether the q, k and v projections carry biases.
+    pub qkv_bias: bool,
+    /// Whether the attention output projection carries a bias.
+    pub o_bias: bool,
+    /// Whether each query and key head is RMS-normalised (over head_dim) before RoPE.
+    pub qk_norm: bool,
     /// Whether the MLP projections carry biases.
     pub mlp_bias: bool,
     /// Beginning-of-sequence token id, when the model has one.
@@ -147,7 +157,12 @@ impl DecoderConfig {
         let d = self.hidden_size;
         let q = self.num_heads * self.head_dim;
         let kv = self.num_kv_heads * self.head_dim;
-        let attn = d * q + 2 * d * kv + q * d + if self.attention_bias { q + 2 * kv + d } else { 0 };
+        let attn = d * q
+            + 2 * d * kv
+            + q * d
+            + if self.qkv_bias { q + 2 * kv } else { 0 }
+            + if self.o_bias { d } else { 0 }
+            + if self.qk_norm { 2 * self.head_dim } else { 0 };
         let mlp =
             3 * d * self.intermediate_size + if self.mlp_bias { 2 * self.intermediate_size + d } else { 0 };
         let block = attn + mlp + 2 * d;
@@ -180,8 +195,9 @@ struct HfConfig {
     sliding_window: Option<usize>,
     #[serde(default)]
     tie_word_embeddings: bool,
+    attention_bias: Option<bool>,
     #[serde(default)]
-    attention_bias: bool,
+    use_sliding_window: bool,
     #[serde(default)]
     mlp_bias: bool,
     #[serde(default = "default_act")]
@@ -259,6 +275,8 @@ fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
     let family = match (arch, cfg.model_type.as_deref()) {
         (Some("LlamaForCausalLM"), _) | (None, Some("llama")) => Some(Family::Llama),
         (Some("MistralForCausalLM"), _) | (None, Some("mistral")) => Some(Family::Mistral),
+        (Some("Qwen2ForCausalLM"), _) | (None, Some("qwen2")) => Some(Family::Qwen2),
+        (Some("Qwen3ForCausalLM"), _) | (None, Some("qwen3")) => Some(Family::Qwen3),
         _ => None,
     };
     family.ok_or_else(|| LmError::UnsupportedArchitecture {
@@ -305,6 +323,15 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
             ),
         });
     }
+    if cfg.use_sliding_window {
+        return Err(LmError::Config {
+            origin: origin.to_string(),
+            field: "use_sliding_window".into(),
+            message: "= true is not supported yet (per-layer windows), expected false".into(),
+        });
+    }
+    // Qwen2's config has no attention_bias key: its q, k and v always carry biases.
+    let qkv_bias = cfg.attention_bias.unwrap_or(family == Family::Qwen2);
     let config = DecoderConfig {
         family,
         vocab_size: cfg.vocab_size,
@@ -321,7 +348,9 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
         // Llama configs sometimes carry a `sliding_window` key too, but only Mistral uses it.
         sliding_window: if family == Family::Mistral { cfg.sliding_window } else { None },
         tie_word_embeddings: cfg.tie_word_embeddings,
-        attention_bias: cfg.attention_bias,
+        qkv_bias,
+        o_bias: qkv_bias && family != Family::Qwen2,
+        qk_norm: family == Family::Qwen3,
         mlp_bias: cfg.mlp_bias,
         bos_token_id: cfg.bos_token_id,
         eos_token_ids: match cfg.eos_token_id {
@@ -413,5 +442,19 @@ mod tests {
         assert_eq!(parse_hf_config(&llama, "x").unwrap().sliding_window, None);
         let mistral = llama.replace("LlamaForCausalLM", "MistralForCausalLM");
         assert_eq!(parse_hf_config(&mistral, "x").unwrap().sliding_window, Some(16));
+    }
+
+    #[test]
+    fn qwen_families_get_their_switches() {
+        let qwen2 = SMOL.replace("LlamaForCausalLM", "Qwen2ForCausalLM");
+        let c = parse_hf_config(&qwen2, "x").unwrap();
+        assert_eq!(c.family, Family::Qwen2);
+        assert!(c.qkv_bias && !c.o_bias && !c.qk_norm, "{c:?}");
+        let qwen3 = SMOL.replace("LlamaForCausalLM", "Qwen3ForCausalLM");
+        let c = parse_hf_config(&qwen3, "x").unwrap();
+        assert!(!c.qkv_bias && c.qk_norm, "{c:?}");
+        let windowed = qwen2.replace("\"hidden_act\"", "\"use_sliding_window\": true, \"hidden_act\"");
+        let err = parse_hf_config(&windowed, "x").unwrap_err().to_string();
+        assert!(err.contains("use_sliding_window"), "{err}");
     }
 }

@@ -66,12 +66,23 @@ impl RmsNorm {
     }
 }
 
+fn qk_norm(w: &WeightStore, cfg: &DecoderConfig, name: &str) -> Result<Option<RmsNorm>> {
+    if cfg.qk_norm {
+        Ok(Some(RmsNorm::load(w, name, cfg.head_dim, cfg.rms_norm_eps)?))
+    } else {
+        Ok(None)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
     q: Linear,
     k: Linear,
     v: Linear,
     o: Linear,
+    /// Per-head RMS norms on queries and keys (Qwen3).
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -87,6 +98,10 @@ impl Attention {
         let q = heads(self.q.forward(x)?, h)?;
         let k = heads(self.k.forward(x)?, kvh)?;
         let v = heads(self.v.forward(x)?, kvh)?;
+        let (q, k) = match (&self.q_norm, &self.k_norm) {
+            (Some(qn), Some(kn)) => (qn.forward(&q)?, kn.forward(&k)?),
+            _ => (q, k),
+        };
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         let dtype = q.dtype();
@@ -131,7 +146,7 @@ impl Block {
         let p = format!("model.layers.{l}");
         let (d, hd) = (cfg.hidden_size, cfg.head_dim);
         let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
-        let ab = cfg.attention_bias;
+        let ab = cfg.qkv_bias;
         let mb = cfg.mlp_bias;
         let i = cfg.intermediate_size;
         Ok(Self {
@@ -143,8 +158,14 @@ impl Block {
                 // Llama's attention_bias covers o_proj too, but some checkpoints omit it.
                 o: Linear::new(
                     w.get(&format!("{p}.self_attn.o_proj.weight"), &[d, qd])?,
-                    if ab { w.get_optional(&format!("{p}.self_attn.o_proj.bias"), &[d])? } else { None },
+                    if cfg.o_bias {
+                        w.get_optional(&format!("{p}.self_attn.o_proj.bias"), &[d])?
+                    } else {
+                        None
+                    },
                 )?,
+                q_norm: qk_norm(w, cfg, &format!("{p}.self_attn.q_norm.weight"))?,
+                k_norm: qk_norm(w, cfg, &format!("{p}.self_attn.k_norm.weight"))?,
                 num_heads: cfg.num_heads,
                 num_kv_heads: cfg.num_kv_heads,
                 head_dim: hd,
@@ -285,6 +306,12 @@ impl Decoder {
             return Err(LmError::Input(format!(
                 "token id {bad} is outside the vocabulary (size {})",
                 self.cfg.vocab_size
+            )));
+        }
+        if batch.seq > self.cfg.max_position_embeddings {
+            return Err(LmError::Input(format!(
+                "a sequence of {} tokens is longer than the model's context of {} (max_position_embeddings)",
+                batch.seq, self.cfg.max_position_embeddings
             )));
         }
         let blocks_to_run =

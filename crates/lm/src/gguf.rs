@@ -4,7 +4,8 @@
 //! llama.cpp's converter reorders the rows of each q and k head from Hugging Face's
 //! rotate-half layout `(2, head_dim/2)` to the interleaved layout `(head_dim/2, 2)`.
 //! Our decoder uses rotate-half RoPE, so the rows are put back on load; forgetting this
-//! raises SmolLM2's NLL by more than 2 nats/token.
+//! raises SmolLM2's NLL by more than 2 nats/token. The converter does this for the
+//! Llama-style architectures only (llama, mistral), not for Qwen.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -171,11 +172,13 @@ impl GgufFile {
         let family = match arch.as_str() {
             "llama" => Family::Llama,
             "mistral" => Family::Mistral,
+            "qwen2" => Family::Qwen2,
+            "qwen3" => Family::Qwen3,
             _ => {
                 return Err(LmError::UnsupportedArchitecture {
                     origin: self.path.display().to_string(),
                     arch,
-                    expected: "llama, mistral (general.architecture of a GGUF file)".into(),
+                    expected: "llama, mistral, qwen2, qwen3 (general.architecture of a GGUF file)".into(),
                 })
             }
         };
@@ -226,7 +229,9 @@ impl GgufFile {
             max_position_embeddings: self.meta_usize(&k("context_length"))?.unwrap_or(4096),
             sliding_window: self.meta_usize(&k("attention.sliding_window"))?,
             tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
-            attention_bias: self.content.tensor_infos.contains_key("blk.0.attn_q.bias"),
+            qkv_bias: self.content.tensor_infos.contains_key("blk.0.attn_q.bias"),
+            o_bias: self.content.tensor_infos.contains_key("blk.0.attn_output.bias"),
+            qk_norm: self.content.tensor_infos.contains_key("blk.0.attn_q_norm.weight"),
             mlp_bias: self.content.tensor_infos.contains_key("blk.0.ffn_up.bias"),
             bos_token_id: token_id("tokenizer.ggml.bos_token_id")?,
             eos_token_ids: token_id("tokenizer.ggml.eos_token_id")?.into_iter().collect(),
@@ -239,13 +244,14 @@ impl GgufFile {
     /// q/k permutation, giving a weight store the decoder loads like safetensors.
     pub fn weights(&self, cfg: &DecoderConfig, dtype: DType, device: &Device) -> Result<WeightStore> {
         let mut tensors = HashMap::new();
+        let permuted = llama_cpp_permutes_qk(cfg.family);
         for name in self.content.tensor_infos.keys() {
             let Some(hf) = hf_name(name) else { continue };
             let mut t = self.dequantize(name)?;
-            if hf.contains("self_attn.q_proj") {
+            if permuted && hf.contains("self_attn.q_proj") {
                 t = unpermute_rows(&t, cfg.num_heads)
                     .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
-            } else if hf.contains("self_attn.k_proj") {
+            } else if permuted && hf.contains("self_attn.k_proj") {
                 t = unpermute_rows(&t, cfg.num_kv_heads)
                     .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
             }
@@ -253,6 +259,11 @@ impl GgufFile {
         }
         Ok(WeightStore::from_tensors(tensors, self.path.display().to_string(), dtype, device))
     }
+}
+
+/// Whether llama.cpp's converter stores this family's q/k rows in interleaved order.
+pub fn llama_cpp_permutes_qk(family: Family) -> bool {
+    matches!(family, Family::Llama | Family::Mistral)
 }
 
 /// Whole-model tensors: (llama.cpp name, Hugging Face name).
@@ -270,6 +281,8 @@ const BLOCK_TENSORS: &[(&str, &str)] = &[
     ("attn_k", "self_attn.k_proj"),
     ("attn_v", "self_attn.v_proj"),
     ("attn_output", "self_attn.o_proj"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     ("ffn_gate", "mlp.gate_proj"),
     ("ffn_up", "mlp.up_proj"),
     ("ffn_down", "mlp.down_proj"),

@@ -17,7 +17,7 @@ use tokenizers::{AddedToken, Tokenizer};
 
 use crate::config::{DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
-use crate::gguf::{gguf_name, permute_rows};
+use crate::gguf::{gguf_name, llama_cpp_permutes_qk, permute_rows};
 
 /// A 2-block, d_model 64 config with grouped-query attention (4 query, 2 kv heads).
 pub fn tiny_config(family: Family) -> DecoderConfig {
@@ -36,7 +36,9 @@ pub fn tiny_config(family: Family) -> DecoderConfig {
         max_position_embeddings: 256,
         sliding_window: if family == Family::Mistral { Some(6) } else { None },
         tie_word_embeddings: false,
-        attention_bias: false,
+        qkv_bias: family == Family::Qwen2,
+        o_bias: false,
+        qk_norm: family == Family::Qwen3,
         mlp_bias: false,
         bos_token_id: Some(1),
         eos_token_ids: vec![2],
@@ -94,6 +96,10 @@ pub fn random_weights(cfg: &DecoderConfig, seed: u64) -> HashMap<String, Tensor>
         let p = format!("model.layers.{l}");
         put(format!("{p}.input_layernorm.weight"), &[d], 0.2, 1.0);
         put(format!("{p}.post_attention_layernorm.weight"), &[d], 0.2, 1.0);
+        if cfg.qk_norm {
+            put(format!("{p}.self_attn.q_norm.weight"), &[hd], 0.2, 1.0);
+            put(format!("{p}.self_attn.k_norm.weight"), &[hd], 0.2, 1.0);
+        }
         for (name, rows, cols) in [
             ("self_attn.q_proj", qd, d),
             ("self_attn.k_proj", kvd, d),
@@ -104,7 +110,11 @@ pub fn random_weights(cfg: &DecoderConfig, seed: u64) -> HashMap<String, Tensor>
             ("mlp.down_proj", d, i),
         ] {
             put(format!("{p}.{name}.weight"), &[rows, cols], s(cols), 0.0);
-            let has_bias = if name.starts_with("self_attn") { cfg.attention_bias } else { cfg.mlp_bias };
+            let has_bias = match name {
+                "self_attn.o_proj" => cfg.o_bias,
+                n if n.starts_with("self_attn") => cfg.qkv_bias,
+                _ => cfg.mlp_bias,
+            };
             if has_bias {
                 put(format!("{p}.{name}.bias"), &[rows], 0.1, 0.0);
             }
@@ -118,6 +128,8 @@ pub fn hf_config_json(cfg: &DecoderConfig) -> serde_json::Value {
     let arch = match cfg.family {
         Family::Llama => "LlamaForCausalLM",
         Family::Mistral => "MistralForCausalLM",
+        Family::Qwen2 => "Qwen2ForCausalLM",
+        Family::Qwen3 => "Qwen3ForCausalLM",
     };
     let mut json = serde_json::json!({
         "architectures": [arch],
@@ -134,13 +146,16 @@ pub fn hf_config_json(cfg: &DecoderConfig) -> serde_json::Value {
         "max_position_embeddings": cfg.max_position_embeddings,
         "sliding_window": cfg.sliding_window,
         "tie_word_embeddings": cfg.tie_word_embeddings,
-        "attention_bias": cfg.attention_bias,
         "mlp_bias": cfg.mlp_bias,
         "hidden_act": "silu",
         "bos_token_id": cfg.bos_token_id,
         "eos_token_id": cfg.eos_token_ids.first(),
         "torch_dtype": "float32",
     });
+    // Qwen2 configs have no attention_bias key (its q, k, v biases are implied).
+    if cfg.family != Family::Qwen2 {
+        json["attention_bias"] = serde_json::json!(cfg.qkv_bias);
+    }
     if let Some(RopeScaling::Llama3 {
         factor,
         low_freq_factor,
@@ -296,9 +311,10 @@ pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Te
     names.sort();
     for name in names {
         let mut t = weights[name].clone();
-        if name.contains("self_attn.q_proj") {
+        let permuted = llama_cpp_permutes_qk(cfg.family);
+        if permuted && name.contains("self_attn.q_proj") {
             t = permute_rows(&t, cfg.num_heads)?;
-        } else if name.contains("self_attn.k_proj") {
+        } else if permuted && name.contains("self_attn.k_proj") {
             t = permute_rows(&t, cfg.num_kv_heads)?;
         }
         let g = gguf_name(name).ok_or_else(|| LmError::Input(format!("no GGUF name for tensor {name}")))?;

@@ -11,7 +11,7 @@ use bae_lm::{
 };
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, mistral};
+use candle_transformers::models::{llama, mistral, qwen2, qwen3};
 
 const TOKENS: [u32; 13] = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 5, 299, 12];
 
@@ -150,6 +150,89 @@ fn mistral_logits_match_candle_transformers_beyond_the_sliding_window() {
     assert!(rel_err(&full_logits.i(TOKENS.len() - 1).unwrap(), &logits.i(TOKENS.len() - 1).unwrap()) > 1e-3);
 }
 
+/// Compares our logits at every position with a candle-transformers model run on
+/// each prefix (it returns the last position's logits).
+fn check_prefixes(ours: &Model, mut oracle: impl FnMut(&Tensor) -> Tensor, what: &str) {
+    let logits = ours.decoder.logits(&TOKENS).unwrap();
+    for len in 1..=TOKENS.len() {
+        let input = Tensor::new(&TOKENS[..len], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let want = oracle(&input).flatten_all().unwrap();
+        let err = rel_err(&logits.i(len - 1).unwrap(), &want);
+        assert!(err <= 1e-4, "{what} position {}: relative error {err}", len - 1);
+    }
+}
+
+#[test]
+fn qwen2_logits_match_candle_transformers() {
+    let cfg = tiny_config(Family::Qwen2);
+    assert!(cfg.qkv_bias && !cfg.o_bias);
+    let weights = random_weights(&cfg, 17);
+    let (_dir, ours) = load_dir(&cfg, &weights, 1);
+    let ccfg = qwen2::Config {
+        vocab_size: cfg.vocab_size,
+        hidden_size: cfg.hidden_size,
+        intermediate_size: cfg.intermediate_size,
+        num_hidden_layers: cfg.num_layers,
+        num_attention_heads: cfg.num_heads,
+        num_key_value_heads: cfg.num_kv_heads,
+        max_position_embeddings: cfg.max_position_embeddings,
+        // candle's qwen2 always applies its window; make it wider than the prompt.
+        sliding_window: cfg.max_position_embeddings,
+        max_window_layers: cfg.num_layers,
+        tie_word_embeddings: cfg.tie_word_embeddings,
+        rope_theta: cfg.rope_theta,
+        rms_norm_eps: cfg.rms_norm_eps,
+        use_sliding_window: false,
+        hidden_act: candle_nn::Activation::Silu,
+    };
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let mut oracle = qwen2::ModelForCausalLM::new(&ccfg, vb).unwrap();
+    check_prefixes(
+        &ours,
+        |input| {
+            oracle.clear_kv_cache();
+            oracle.forward(input, 0).unwrap()
+        },
+        "qwen2",
+    );
+}
+
+#[test]
+fn qwen3_logits_match_candle_transformers() {
+    let cfg = tiny_config(Family::Qwen3);
+    assert!(cfg.qk_norm);
+    let weights = random_weights(&cfg, 19);
+    let (_dir, ours) = load_dir(&cfg, &weights, 1);
+    let ccfg = qwen3::Config {
+        vocab_size: cfg.vocab_size,
+        hidden_size: cfg.hidden_size,
+        intermediate_size: cfg.intermediate_size,
+        num_hidden_layers: cfg.num_layers,
+        num_attention_heads: cfg.num_heads,
+        head_dim: cfg.head_dim,
+        attention_bias: false,
+        num_key_value_heads: cfg.num_kv_heads,
+        max_position_embeddings: cfg.max_position_embeddings,
+        sliding_window: None,
+        max_window_layers: cfg.num_layers,
+        tie_word_embeddings: cfg.tie_word_embeddings,
+        rope_theta: cfg.rope_theta,
+        rms_norm_eps: cfg.rms_norm_eps,
+        use_sliding_window: false,
+        hidden_act: candle_nn::Activation::Silu,
+    };
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let mut oracle = qwen3::ModelForCausalLM::new(&ccfg, vb).unwrap();
+    check_prefixes(
+        &ours,
+        |input| {
+            oracle.clear_kv_cache();
+            oracle.forward(input, 0).unwrap()
+        },
+        "qwen3",
+    );
+}
+
 fn all_activations(model: &Model, tokens: &[u32]) -> Vec<(HookPoint, Tensor)> {
     let points = HookPoint::all(model.config().num_layers);
     let batch = Batch::single(tokens, model.decoder.device()).unwrap();
@@ -160,7 +243,7 @@ fn all_activations(model: &Model, tokens: &[u32]) -> Vec<(HookPoint, Tensor)> {
 
 #[test]
 fn safetensors_sharded_and_gguf_give_the_same_activations_at_every_hook() {
-    for family in [Family::Llama, Family::Mistral] {
+    for family in [Family::Llama, Family::Mistral, Family::Qwen2, Family::Qwen3] {
         let cfg = tiny_config(family);
         let weights = random_weights(&cfg, 3);
         let (_d1, single) = load_dir(&cfg, &weights, 1);
@@ -225,7 +308,7 @@ fn gguf_tokenizer_matches_tokenizer_json() {
 
 #[test]
 fn activations_are_the_same_alone_and_inside_a_padded_batch() {
-    for family in [Family::Llama, Family::Mistral] {
+    for family in [Family::Llama, Family::Mistral, Family::Qwen2, Family::Qwen3] {
         let cfg = tiny_config(family);
         let (_d, model) = load_dir(&cfg, &random_weights(&cfg, 5), 1);
         let prompts: Vec<Vec<u32>> = vec![TOKENS[..4].to_vec(), TOKENS.to_vec(), TOKENS[3..11].to_vec()];
@@ -333,4 +416,15 @@ fn bf16_and_f16_runs_stay_close_to_f32() {
         let err = rel_err(&model.decoder.logits(&TOKENS).unwrap(), &f32_logits);
         assert!(err < 0.05, "{dtype:?}: {err}");
     }
+}
+
+#[test]
+fn sequences_longer_than_the_context_are_refused() {
+    let cfg = tiny_config(Family::Llama);
+    let (_d, model) = load_dir(&cfg, &random_weights(&cfg, 1), 1);
+    let long: Vec<u32> = (0..cfg.max_position_embeddings as u32 + 1).map(|i| i % 250).collect();
+    let err = model.decoder.logits(&long).unwrap_err().to_string();
+    assert!(err.contains("257 tokens") && err.contains("256"), "{err}");
+    let err = model.decoder.logits(&[5, 300]).unwrap_err().to_string();
+    assert!(err.contains("token id 300"), "{err}");
 }
