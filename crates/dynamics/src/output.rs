@@ -19,13 +19,28 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result
     }
     let tmp = temp_path(path);
     match write(&tmp) {
-        Ok(()) => std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display())),
+        Ok(()) => {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+            readable_by_all(path)
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e.context(format!("writing {}", path.display())))
         }
     }
+}
+
+/// Writers that go through a private temporary file (safetensors does) leave mode 0600;
+/// results are meant to be shared, so give them the usual 0644.
+fn readable_by_all(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting permissions of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Prints to stdout; a closed pipe (`bae inspect | head`) ends output quietly instead

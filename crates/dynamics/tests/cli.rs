@@ -113,6 +113,12 @@ fn hidden_states_saves_every_prompt_and_hook_like_the_library() {
         s(&out_path),
     ]);
     assert_ok(&out);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "output should be readable by others, not left private");
+    }
     let saved = read_safetensors(&out_path);
     assert_eq!(saved.len(), 2 * 4, "{:?}", saved.keys().collect::<Vec<_>>());
 
