@@ -19,6 +19,12 @@ pub enum Family {
     Qwen2,
     /// Qwen3 (`Qwen3ForCausalLM`): Llama with an RMS norm on each query and key head.
     Qwen3,
+    /// Gemma (`GemmaForCausalLM`): GELU-tanh MLP, `(1 + w)` norms, embeddings scaled by sqrt(d_model).
+    Gemma,
+    /// Gemma 2: Gemma plus sandwich norms, logit soft-capping and alternating sliding windows.
+    Gemma2,
+    /// Gemma 3 text models: Gemma 2 without soft-capping, plus q/k norms and a local rope base.
+    Gemma3,
 }
 
 impl Family {
@@ -29,8 +35,25 @@ impl Family {
             Family::Mistral => "mistral",
             Family::Qwen2 => "qwen2",
             Family::Qwen3 => "qwen3",
+            Family::Gemma => "gemma",
+            Family::Gemma2 => "gemma2",
+            Family::Gemma3 => "gemma3_text",
         }
     }
+
+    /// Whether this is one of the Gemma families.
+    pub fn is_gemma(&self) -> bool {
+        matches!(self, Family::Gemma | Family::Gemma2 | Family::Gemma3)
+    }
+}
+
+/// The MLP's activation (the MLP is always gated: `down(act(gate(x)) * up(x))`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// SiLU (Llama, Mistral, Qwen).
+    Silu,
+    /// GELU with the tanh approximation (Gemma's `gelu_pytorch_tanh`).
+    GeluTanh,
 }
 
 /// How rotary position frequencies are rescaled for long contexts.
@@ -83,8 +106,31 @@ pub struct DecoderConfig {
     pub rope_scaling: Option<RopeScaling>,
     /// Longest context the model was built for.
     pub max_position_embeddings: usize,
-    /// Keys further back than this many positions (counting the query itself) are masked.
+    /// On sliding layers, keys further back than this many positions (counting the
+    /// query itself) are masked.
     pub sliding_window: Option<usize>,
+    /// Which blocks use the sliding window (one entry per block); the others attend to
+    /// the whole prefix.
+    pub sliding_layers: Vec<bool>,
+    /// Rope base of the sliding-window blocks when it differs from `rope_theta` (Gemma 3);
+    /// those blocks get no rope scaling.
+    pub rope_local_theta: Option<f64>,
+    /// The MLP activation.
+    pub activation: Activation,
+    /// Norm weights are offsets from 1: `y = x / rms(x) * (1 + w)` (Gemma).
+    pub norm_plus_one: bool,
+    /// Multiplier of the embeddings before the first block (Gemma: sqrt(d_model)).
+    pub embed_scale: Option<f64>,
+    /// Gemma 2/3 "sandwich" norms: `post_attention_layernorm` on the attention output,
+    /// `pre_feedforward_layernorm` before the MLP, `post_feedforward_layernorm` after it.
+    /// Without them `post_attention_layernorm` is the pre-MLP norm (Llama naming).
+    pub sandwich_norms: bool,
+    /// Multiplier of attention scores (head_dim^-1/2, or Gemma's query_pre_attn_scalar^-1/2).
+    pub attn_scale: f64,
+    /// Attention scores become `cap * tanh(score / cap)` (Gemma 2).
+    pub attn_softcap: Option<f64>,
+    /// Logits become `cap * tanh(logit / cap)` (Gemma 2).
+    pub final_softcap: Option<f64>,
     /// Whether the unembedding reuses the embedding matrix.
     pub tie_word_embeddings: bool,
     /// Whether the q, k and v projections carry biases.
@@ -138,6 +184,19 @@ impl DecoderConfig {
         if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
             return bad("rope_theta", format!("= {}, expected > 0", self.rope_theta));
         }
+        if self.sliding_layers.len() != self.num_layers {
+            return bad(
+                "layer_types",
+                format!(
+                    "lists {} layers, expected num_hidden_layers = {}",
+                    self.sliding_layers.len(),
+                    self.num_layers
+                ),
+            );
+        }
+        if self.sliding_window.is_none() && self.sliding_layers.iter().any(|&s| s) {
+            return bad("sliding_window", "is missing, but some layers use sliding attention".into());
+        }
         if self.sliding_window == Some(0) {
             return bad("sliding_window", "is 0, expected a positive window or null".into());
         }
@@ -165,7 +224,7 @@ impl DecoderConfig {
             + if self.qk_norm { 2 * self.head_dim } else { 0 };
         let mlp =
             3 * d * self.intermediate_size + if self.mlp_bias { 2 * self.intermediate_size + d } else { 0 };
-        let block = attn + mlp + 2 * d;
+        let block = attn + mlp + if self.sandwich_norms { 4 * d } else { 2 * d };
         let embed = self.vocab_size * d;
         embed + self.num_layers * block + d + if self.tie_word_embeddings { 0 } else { embed }
     }
@@ -193,25 +252,29 @@ struct HfConfig {
     #[serde(default = "default_max_positions")]
     max_position_embeddings: usize,
     sliding_window: Option<usize>,
-    #[serde(default)]
-    tie_word_embeddings: bool,
+    tie_word_embeddings: Option<bool>,
     attention_bias: Option<bool>,
     #[serde(default)]
     use_sliding_window: bool,
     #[serde(default)]
     mlp_bias: bool,
-    #[serde(default = "default_act")]
-    hidden_act: String,
+    hidden_act: Option<String>,
+    /// Gemma 2/3 name the activation this way.
+    hidden_activation: Option<String>,
+    query_pre_attn_scalar: Option<f64>,
+    attn_logit_softcapping: Option<f64>,
+    final_logit_softcapping: Option<f64>,
+    /// Gemma 3 (older configs): every n-th block is global, the rest slide.
+    sliding_window_pattern: Option<usize>,
+    /// transformers 5: "sliding_attention" or "full_attention" per block.
+    layer_types: Option<Vec<String>>,
+    rope_local_base_freq: Option<f64>,
     bos_token_id: Option<u32>,
     eos_token_id: Option<EosIds>,
 }
 
 fn default_max_positions() -> usize {
     4096
-}
-
-fn default_act() -> String {
-    "silu".to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +340,9 @@ fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
         (Some("MistralForCausalLM"), _) | (None, Some("mistral")) => Some(Family::Mistral),
         (Some("Qwen2ForCausalLM"), _) | (None, Some("qwen2")) => Some(Family::Qwen2),
         (Some("Qwen3ForCausalLM"), _) | (None, Some("qwen3")) => Some(Family::Qwen3),
+        (Some("GemmaForCausalLM"), _) | (None, Some("gemma")) => Some(Family::Gemma),
+        (Some("Gemma2ForCausalLM"), _) | (None, Some("gemma2")) => Some(Family::Gemma2),
+        (Some("Gemma3ForCausalLM"), _) | (None, Some("gemma3_text")) => Some(Family::Gemma3),
         _ => None,
     };
     family.ok_or_else(|| LmError::UnsupportedArchitecture {
@@ -289,18 +355,66 @@ fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
     })
 }
 
+fn activation_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Activation> {
+    let (field, name) = match (&cfg.hidden_activation, &cfg.hidden_act) {
+        (Some(a), _) => ("hidden_activation", a.as_str()),
+        (None, Some(a)) => ("hidden_act", a.as_str()),
+        (None, None) => ("hidden_act", if family.is_gemma() { "gelu_pytorch_tanh" } else { "silu" }),
+    };
+    match (name, family.is_gemma()) {
+        ("silu", false) => Ok(Activation::Silu),
+        // transformers runs Gemma's legacy "gelu" as the tanh approximation too.
+        ("gelu_pytorch_tanh" | "gelu", true) => Ok(Activation::GeluTanh),
+        _ => Err(LmError::Config {
+            origin: origin.to_string(),
+            field: field.into(),
+            message: format!(
+                "= {name:?}, expected {} for {}",
+                if family.is_gemma() { "\"gelu_pytorch_tanh\"" } else { "\"silu\"" },
+                family.name()
+            ),
+        }),
+    }
+}
+
+/// Which blocks use the sliding window, from `layer_types`, a Gemma 3 pattern, or the
+/// family's fixed layout.
+fn sliding_layers_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Vec<bool>> {
+    let n = cfg.num_hidden_layers;
+    if let Some(types) = &cfg.layer_types {
+        return types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t.as_str() {
+                "sliding_attention" => Ok(true),
+                "full_attention" => Ok(false),
+                other => Err(LmError::Config {
+                    origin: origin.to_string(),
+                    field: format!("layer_types[{i}]"),
+                    message: format!("= {other:?}, expected \"sliding_attention\" or \"full_attention\""),
+                }),
+            })
+            .collect();
+    }
+    Ok(match family {
+        Family::Mistral => vec![cfg.sliding_window.is_some(); n],
+        // Block l slides unless (l + 1) is a multiple of the pattern (transformers' rule).
+        Family::Gemma2 => (0..n).map(|l| (l + 1) % 2 != 0).collect(),
+        Family::Gemma3 => {
+            let pattern = cfg.sliding_window_pattern.unwrap_or(6).max(1);
+            (0..n).map(|l| (l + 1) % pattern != 0).collect()
+        }
+        _ => vec![false; n],
+    })
+}
+
 /// Parses a Hugging Face `config.json` given as text; `origin` names it in errors.
 pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
     let cfg: HfConfig = serde_json::from_str(text)
         .map_err(|e| LmError::Json { path: origin.into(), message: e.to_string() })?;
     let family = family_of(&cfg, origin)?;
-    if cfg.hidden_act != "silu" {
-        return Err(LmError::Config {
-            origin: origin.to_string(),
-            field: "hidden_act".into(),
-            message: format!("= {:?}, expected \"silu\" for {}", cfg.hidden_act, family.name()),
-        });
-    }
+    let activation = activation_of(&cfg, family, origin)?;
+    let sliding_layers = sliding_layers_of(&cfg, family, origin)?;
     let rope = cfg.rope_parameters.as_ref().or(cfg.rope_scaling.as_ref());
     let rope_theta = cfg
         .rope_theta
@@ -345,12 +459,26 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
         rope_theta,
         rope_scaling,
         max_position_embeddings: cfg.max_position_embeddings,
-        // Llama configs sometimes carry a `sliding_window` key too, but only Mistral uses it.
-        sliding_window: if family == Family::Mistral { cfg.sliding_window } else { None },
-        tie_word_embeddings: cfg.tie_word_embeddings,
+        // Llama configs sometimes carry a `sliding_window` key too, unused.
+        sliding_window: if sliding_layers.iter().any(|&s| s) { cfg.sliding_window } else { None },
+        sliding_layers,
+        rope_local_theta: if family == Family::Gemma3 {
+            cfg.rope_local_base_freq.or(Some(10_000.0))
+        } else {
+            None
+        },
+        activation,
+        norm_plus_one: family.is_gemma(),
+        embed_scale: family.is_gemma().then(|| (cfg.hidden_size as f64).sqrt()),
+        sandwich_norms: matches!(family, Family::Gemma2 | Family::Gemma3),
+        attn_scale: 1.0 / cfg.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt(),
+        attn_softcap: cfg.attn_logit_softcapping,
+        final_softcap: cfg.final_logit_softcapping,
+        // Gemma ties its embeddings unless told otherwise; the others do not.
+        tie_word_embeddings: cfg.tie_word_embeddings.unwrap_or(family.is_gemma()),
         qkv_bias,
         o_bias: qkv_bias && family != Family::Qwen2,
-        qk_norm: family == Family::Qwen3,
+        qk_norm: matches!(family, Family::Qwen3 | Family::Gemma3),
         mlp_bias: cfg.mlp_bias,
         bos_token_id: cfg.bos_token_id,
         eos_token_ids: match cfg.eos_token_id {
@@ -456,5 +584,41 @@ mod tests {
         let windowed = qwen2.replace("\"hidden_act\"", "\"use_sliding_window\": true, \"hidden_act\"");
         let err = parse_hf_config(&windowed, "x").unwrap_err().to_string();
         assert!(err.contains("use_sliding_window"), "{err}");
+    }
+
+    const GEMMA3_270M: &str = r#"{
+      "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 640,
+      "intermediate_size": 2048, "num_hidden_layers": 18, "num_attention_heads": 4,
+      "num_key_value_heads": 1, "head_dim": 256, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+      "rope_local_base_freq": 10000.0, "vocab_size": 262144, "max_position_embeddings": 32768,
+      "sliding_window": 512, "query_pre_attn_scalar": 256, "hidden_activation": "gelu_pytorch_tanh",
+      "sliding_window_pattern": 6, "attn_logit_softcapping": null, "final_logit_softcapping": null
+    }"#;
+
+    #[test]
+    fn parses_a_gemma3_270m_config() {
+        let c = parse_hf_config(GEMMA3_270M, "x").unwrap();
+        assert_eq!(c.family, Family::Gemma3);
+        assert!(c.tie_word_embeddings && c.norm_plus_one && c.sandwich_norms && c.qk_norm);
+        assert_eq!(c.activation, Activation::GeluTanh);
+        assert_eq!(c.embed_scale, Some(640f64.sqrt()));
+        assert_eq!(c.rope_local_theta, Some(10000.0));
+        assert_eq!(c.attn_scale, 1.0 / 16.0);
+        // Every 6th block is global.
+        let global: Vec<usize> = (0..18).filter(|&l| !c.sliding_layers[l]).collect();
+        assert_eq!(global, vec![5, 11, 17]);
+        // transformers 5 lists the layer types instead; both give the same layout.
+        let types: Vec<&str> = c
+            .sliding_layers
+            .iter()
+            .map(|&s| if s { "sliding_attention" } else { "full_attention" })
+            .collect();
+        let listed = GEMMA3_270M.replace(
+            "\"sliding_window_pattern\": 6",
+            &format!("\"layer_types\": {}", serde_json::to_string(&types).unwrap()),
+        );
+        assert_eq!(parse_hf_config(&listed, "x").unwrap().sliding_layers, c.sliding_layers);
+        let bad = GEMMA3_270M.replace("gelu_pytorch_tanh", "silu");
+        assert!(parse_hf_config(&bad, "x").unwrap_err().to_string().contains("hidden_activation"));
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Tensor};
 
 use crate::batch::Batch;
-use crate::config::DecoderConfig;
+use crate::config::{Activation, DecoderConfig};
 use crate::error::{LmError, Result};
 use crate::hooks::HookPoint;
 use crate::matmul;
@@ -57,8 +57,11 @@ struct RmsNorm {
 }
 
 impl RmsNorm {
-    fn load(w: &WeightStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        Ok(Self { weight: w.get(name, &[dim])?, eps: eps as f32 })
+    /// Loads `name`; Gemma's offset-from-1 weights get their 1 added here, once.
+    fn load(w: &WeightStore, name: &str, dim: usize, cfg: &DecoderConfig) -> Result<Self> {
+        let weight = w.get(name, &[dim])?;
+        let weight = if cfg.norm_plus_one { (weight + 1.0)? } else { weight };
+        Ok(Self { weight, eps: cfg.rms_norm_eps as f32 })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -68,7 +71,7 @@ impl RmsNorm {
 
 fn qk_norm(w: &WeightStore, cfg: &DecoderConfig, name: &str) -> Result<Option<RmsNorm>> {
     if cfg.qk_norm {
-        Ok(Some(RmsNorm::load(w, name, cfg.head_dim, cfg.rms_norm_eps)?))
+        Ok(Some(RmsNorm::load(w, name, cfg.head_dim, cfg)?))
     } else {
         Ok(None)
     }
@@ -86,6 +89,8 @@ struct Attention {
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
 }
 
 impl Attention {
@@ -110,7 +115,11 @@ impl Attention {
         // are adjacent, so they can be stacked along the sequence axis of one matmul.
         let rep = h / kvh;
         let q = q.reshape((b, kvh, rep * s, hd))?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?;
+        let scores = match self.softcap {
+            Some(cap) => ((scores / cap)?.tanh()? * cap)?,
+            None => scores,
+        };
         let scores = scores.reshape((b, kvh, rep, s, s))?.broadcast_add(mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, rep * s, s))?;
         let y = probs.matmul(&v)?.reshape((b, h, s, hd))?.transpose(1, 2)?;
@@ -124,11 +133,17 @@ struct Mlp {
     gate: Linear,
     up: Linear,
     down: Linear,
+    activation: Activation,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
+        let gate = self.gate.forward(x)?;
+        let gate = match self.activation {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            // candle's gelu is the tanh approximation.
+            Activation::GeluTanh => gate.gelu()?,
+        };
         self.down.forward(&(gate * self.up.forward(x)?)?)
     }
 }
@@ -137,8 +152,36 @@ impl Mlp {
 struct Block {
     input_norm: RmsNorm,
     attn: Attention,
-    post_attn_norm: RmsNorm,
+    /// Norm on the attention output before it joins the residual (Gemma 2/3).
+    attn_out_norm: Option<RmsNorm>,
+    mlp_norm: RmsNorm,
     mlp: Mlp,
+    /// Norm on the MLP output before it joins the residual (Gemma 2/3).
+    mlp_out_norm: Option<RmsNorm>,
+    /// Whether this block attends within the sliding window.
+    sliding: bool,
+}
+
+impl Block {
+    /// `x + f(x)` around the attention, with the optional output norm.
+    fn attend(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let y = self.attn.forward(&self.input_norm.forward(x)?, cos, sin, mask)?;
+        let y = match &self.attn_out_norm {
+            Some(n) => n.forward(&y)?,
+            None => y,
+        };
+        Ok((x + y)?)
+    }
+
+    /// `x + f(x)` around the MLP, with the optional output norm.
+    fn feed_forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.mlp.forward(&self.mlp_norm.forward(x)?)?;
+        let y = match &self.mlp_out_norm {
+            Some(n) => n.forward(&y)?,
+            None => y,
+        };
+        Ok((x + y)?)
+    }
 }
 
 impl Block {
@@ -149,8 +192,19 @@ impl Block {
         let ab = cfg.qkv_bias;
         let mb = cfg.mlp_bias;
         let i = cfg.intermediate_size;
+        let norm = |name: &str| RmsNorm::load(w, &format!("{p}.{name}.weight"), d, cfg);
+        // Gemma 2/3 reuse the name post_attention_layernorm for the attention-output norm.
+        let (attn_out_norm, mlp_norm, mlp_out_norm) = if cfg.sandwich_norms {
+            (
+                Some(norm("post_attention_layernorm")?),
+                norm("pre_feedforward_layernorm")?,
+                Some(norm("post_feedforward_layernorm")?),
+            )
+        } else {
+            (None, norm("post_attention_layernorm")?, None)
+        };
         Ok(Self {
-            input_norm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), d, cfg.rms_norm_eps)?,
+            input_norm: norm("input_layernorm")?,
             attn: Attention {
                 q: Linear::load(w, &format!("{p}.self_attn.q_proj"), qd, d, ab)?,
                 k: Linear::load(w, &format!("{p}.self_attn.k_proj"), kvd, d, ab)?,
@@ -169,18 +223,19 @@ impl Block {
                 num_heads: cfg.num_heads,
                 num_kv_heads: cfg.num_kv_heads,
                 head_dim: hd,
+                scale: cfg.attn_scale,
+                softcap: cfg.attn_softcap,
             },
-            post_attn_norm: RmsNorm::load(
-                w,
-                &format!("{p}.post_attention_layernorm.weight"),
-                d,
-                cfg.rms_norm_eps,
-            )?,
+            attn_out_norm,
+            mlp_norm,
             mlp: Mlp {
                 gate: Linear::load(w, &format!("{p}.mlp.gate_proj"), i, d, mb)?,
                 up: Linear::load(w, &format!("{p}.mlp.up_proj"), i, d, mb)?,
                 down: Linear::load(w, &format!("{p}.mlp.down_proj"), d, i, mb)?,
+                activation: cfg.activation,
             },
+            mlp_out_norm,
+            sliding: cfg.sliding_layers.get(l).copied().unwrap_or(false),
         })
     }
 }
@@ -247,7 +302,10 @@ pub struct Decoder {
     blocks: Vec<Block>,
     final_norm: RmsNorm,
     lm_head: Linear,
+    /// Rotary inverse frequencies of the global blocks.
     inv_freq: Vec<f64>,
+    /// Those of the sliding-window blocks, when they differ (Gemma 3's local base).
+    inv_freq_local: Option<Vec<f64>>,
     dtype: DType,
     device: Device,
 }
@@ -262,8 +320,9 @@ impl Decoder {
         let lm_head = Linear::new(lm_head, None)?;
         let blocks = (0..cfg.num_layers).map(|l| Block::load(w, cfg, l)).collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            final_norm: RmsNorm::load(w, "model.norm.weight", d, cfg.rms_norm_eps)?,
+            final_norm: RmsNorm::load(w, "model.norm.weight", d, cfg)?,
             inv_freq: rope::inverse_frequencies(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling.as_ref()),
+            inv_freq_local: cfg.rope_local_theta.map(|t| rope::inverse_frequencies(cfg.head_dim, t, None)),
             cfg: cfg.clone(),
             embed,
             blocks,
@@ -336,24 +395,64 @@ impl Decoder {
         let ids = batch.input_ids.to_device(&self.device)?;
         let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, self.cfg.hidden_size))?;
         let mut x = visit(HookPoint::Embed, x, &mut out)?;
-        if blocks_to_run > 0 {
-            let (cos, sin) = rope::cos_sin(&self.inv_freq, &batch.positions, b, s, self.dtype, &self.device)?;
-            let mask = attention_mask(batch, self.cfg.sliding_window, &self.device)?;
-            for (l, block) in self.blocks.iter().enumerate().take(blocks_to_run) {
-                x = visit(HookPoint::ResidPre(l), x, &mut out)?;
-                let attn = block.attn.forward(&block.input_norm.forward(&x)?, &cos, &sin, &mask)?;
-                x = visit(HookPoint::ResidMid(l), (x + attn)?, &mut out)?;
-                let mlp = block.mlp.forward(&block.post_attn_norm.forward(&x)?)?;
-                x = visit(HookPoint::ResidPost(l), (x + mlp)?, &mut out)?;
+        if let Some(scale) = self.cfg.embed_scale {
+            // Like transformers, the multiplier is rounded to the model's dtype first.
+            let scale = Tensor::new(scale as f32, &self.device)?.to_dtype(self.dtype)?;
+            x = x.broadcast_mul(&scale)?;
+        }
+        // Rope tables and masks are only built when a block will run.
+        let mut tables = None;
+        for (l, block) in self.blocks.iter().enumerate() {
+            x = visit(HookPoint::ResidPre(l), x, &mut out)?;
+            if l >= blocks_to_run {
+                break;
             }
+            let (rope_global, rope_local, mask_global, mask_local) = match &tables {
+                Some(t) => t,
+                None => tables.insert(self.rope_and_masks(batch)?),
+            };
+            let (cos, sin) = match (rope_local, block.sliding) {
+                (Some(local), true) => local,
+                _ => rope_global,
+            };
+            let mask = match (mask_local, block.sliding) {
+                (Some(local), true) => local,
+                _ => mask_global,
+            };
+            x = visit(HookPoint::ResidMid(l), block.attend(&x, cos, sin, mask)?, &mut out)?;
+            x = visit(HookPoint::ResidPost(l), block.feed_forward(&x)?, &mut out)?;
         }
         if needs_final_norm && blocks_to_run == n {
             let normed = visit(HookPoint::FinalNorm, self.final_norm.forward(&x)?, &mut out)?;
             if req.logits {
-                out.logits = Some(self.lm_head.forward(&normed)?.to_dtype(DType::F32)?);
+                let logits = self.lm_head.forward(&normed)?.to_dtype(DType::F32)?;
+                out.logits = Some(match self.cfg.final_softcap {
+                    Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+                    None => logits,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// Cos/sin tables (global, and local when sliding blocks use another base) and
+    /// attention masks (global, and windowed when the model has a window) for a batch.
+    #[allow(clippy::type_complexity)]
+    fn rope_and_masks(
+        &self,
+        batch: &Batch,
+    ) -> Result<((Tensor, Tensor), Option<(Tensor, Tensor)>, Tensor, Option<Tensor>)> {
+        let (b, s) = (batch.batch, batch.seq);
+        let tables = |f: &[f64]| rope::cos_sin(f, &batch.positions, b, s, self.dtype, &self.device);
+        let rope_local = match &self.inv_freq_local {
+            Some(f) => Some(tables(f)?),
+            None => None,
+        };
+        let mask_local = match self.cfg.sliding_window {
+            Some(w) => Some(attention_mask(batch, Some(w), &self.device)?),
+            None => None,
+        };
+        Ok((tables(&self.inv_freq)?, rope_local, attention_mask(batch, None, &self.device)?, mask_local))
     }
 
     /// Runs the model on one sequence and returns its logits `[seq, vocab]`.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{DecoderConfig, Family, RopeScaling};
+use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
 use crate::weights::WeightStore;
 
@@ -213,13 +213,15 @@ impl GgufFile {
                 }
             }
         };
+        let num_layers = self.meta_usize_required(&k("block_count"))?;
+        let sliding_window = self.meta_usize(&k("attention.sliding_window"))?;
         let token_id = |key: &str| -> Result<Option<u32>> { Ok(self.meta_usize(key)?.map(|v| v as u32)) };
         let cfg = DecoderConfig {
             family,
             vocab_size,
             hidden_size,
             intermediate_size: self.meta_usize_required(&k("feed_forward_length"))?,
-            num_layers: self.meta_usize_required(&k("block_count"))?,
+            num_layers,
             num_heads,
             num_kv_heads: self.meta_usize(&k("attention.head_count_kv"))?.unwrap_or(num_heads),
             head_dim,
@@ -227,7 +229,16 @@ impl GgufFile {
             rope_theta: self.meta_f64(&k("rope.freq_base"))?.unwrap_or(10_000.0),
             rope_scaling,
             max_position_embeddings: self.meta_usize(&k("context_length"))?.unwrap_or(4096),
-            sliding_window: self.meta_usize(&k("attention.sliding_window"))?,
+            sliding_window,
+            sliding_layers: vec![sliding_window.is_some(); num_layers],
+            rope_local_theta: None,
+            activation: Activation::Silu,
+            norm_plus_one: false,
+            embed_scale: None,
+            sandwich_norms: false,
+            attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            attn_softcap: None,
+            final_softcap: None,
             tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             qkv_bias: self.content.tensor_infos.contains_key("blk.0.attn_q.bias"),
             o_bias: self.content.tensor_infos.contains_key("blk.0.attn_output.bias"),

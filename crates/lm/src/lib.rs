@@ -1,4 +1,4 @@
-//! bae-lm: hosts causal language models (Llama, Mistral, Qwen) with hook points on the
+//! bae-lm: hosts causal language models (Llama, Mistral, Qwen, Gemma) with hook points on the
 //! residual stream, loaded from Hugging Face directories, the Hugging Face cache, or
 //! GGUF files.
 //!

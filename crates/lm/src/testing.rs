@@ -15,7 +15,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 
-use crate::config::{DecoderConfig, Family, RopeScaling};
+use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
 use crate::gguf::{gguf_name, llama_cpp_permutes_qk, permute_rows};
 
@@ -31,14 +31,32 @@ pub fn tiny_config(family: Family) -> DecoderConfig {
         num_kv_heads: 2,
         head_dim: 16,
         rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
+        rope_theta: if family == Family::Gemma3 { 1_000_000.0 } else { 10_000.0 },
         rope_scaling: None,
         max_position_embeddings: 256,
-        sliding_window: if family == Family::Mistral { Some(6) } else { None },
-        tie_word_embeddings: false,
+        sliding_window: match family {
+            Family::Mistral | Family::Gemma2 | Family::Gemma3 => Some(6),
+            _ => None,
+        },
+        // Gemma 2 alternates from block 0; with 2 blocks Gemma 3's pattern is set to 2.
+        sliding_layers: match family {
+            Family::Mistral => vec![true, true],
+            Family::Gemma2 | Family::Gemma3 => vec![true, false],
+            _ => vec![false, false],
+        },
+        rope_local_theta: (family == Family::Gemma3).then_some(10_000.0),
+        activation: if family.is_gemma() { Activation::GeluTanh } else { Activation::Silu },
+        norm_plus_one: family.is_gemma(),
+        embed_scale: family.is_gemma().then_some(8.0),
+        sandwich_norms: matches!(family, Family::Gemma2 | Family::Gemma3),
+        attn_scale: 0.25,
+        attn_softcap: (family == Family::Gemma2).then_some(5.0),
+        final_softcap: (family == Family::Gemma2).then_some(3.0),
+        // candle-transformers' Gemma models (our oracles) always tie their embeddings.
+        tie_word_embeddings: family.is_gemma(),
         qkv_bias: family == Family::Qwen2,
         o_bias: false,
-        qk_norm: family == Family::Qwen3,
+        qk_norm: matches!(family, Family::Qwen3 | Family::Gemma3),
         mlp_bias: false,
         bos_token_id: Some(1),
         eos_token_ids: vec![2],
@@ -91,14 +109,20 @@ pub fn random_weights(cfg: &DecoderConfig, seed: u64) -> HashMap<String, Tensor>
     if !cfg.tie_word_embeddings {
         put("lm_head.weight".into(), &[v, d], s(d), 0.0);
     }
-    put("model.norm.weight".into(), &[d], 0.2, 1.0);
+    // Gemma stores norm weights as offsets from 1.
+    let norm_center = if cfg.norm_plus_one { 0.0 } else { 1.0 };
+    put("model.norm.weight".into(), &[d], 0.2, norm_center);
     for l in 0..cfg.num_layers {
         let p = format!("model.layers.{l}");
-        put(format!("{p}.input_layernorm.weight"), &[d], 0.2, 1.0);
-        put(format!("{p}.post_attention_layernorm.weight"), &[d], 0.2, 1.0);
+        put(format!("{p}.input_layernorm.weight"), &[d], 0.2, norm_center);
+        put(format!("{p}.post_attention_layernorm.weight"), &[d], 0.2, norm_center);
+        if cfg.sandwich_norms {
+            put(format!("{p}.pre_feedforward_layernorm.weight"), &[d], 0.2, norm_center);
+            put(format!("{p}.post_feedforward_layernorm.weight"), &[d], 0.2, norm_center);
+        }
         if cfg.qk_norm {
-            put(format!("{p}.self_attn.q_norm.weight"), &[hd], 0.2, 1.0);
-            put(format!("{p}.self_attn.k_norm.weight"), &[hd], 0.2, 1.0);
+            put(format!("{p}.self_attn.q_norm.weight"), &[hd], 0.2, norm_center);
+            put(format!("{p}.self_attn.k_norm.weight"), &[hd], 0.2, norm_center);
         }
         for (name, rows, cols) in [
             ("self_attn.q_proj", qd, d),
@@ -130,6 +154,9 @@ pub fn hf_config_json(cfg: &DecoderConfig) -> serde_json::Value {
         Family::Mistral => "MistralForCausalLM",
         Family::Qwen2 => "Qwen2ForCausalLM",
         Family::Qwen3 => "Qwen3ForCausalLM",
+        Family::Gemma => "GemmaForCausalLM",
+        Family::Gemma2 => "Gemma2ForCausalLM",
+        Family::Gemma3 => "Gemma3ForCausalLM",
     };
     let mut json = serde_json::json!({
         "architectures": [arch],
@@ -147,11 +174,24 @@ pub fn hf_config_json(cfg: &DecoderConfig) -> serde_json::Value {
         "sliding_window": cfg.sliding_window,
         "tie_word_embeddings": cfg.tie_word_embeddings,
         "mlp_bias": cfg.mlp_bias,
-        "hidden_act": "silu",
+        "hidden_act": if cfg.family.is_gemma() { "gelu_pytorch_tanh" } else { "silu" },
         "bos_token_id": cfg.bos_token_id,
         "eos_token_id": cfg.eos_token_ids.first(),
         "torch_dtype": "float32",
     });
+    if cfg.family.is_gemma() {
+        json["query_pre_attn_scalar"] = serde_json::json!(1.0 / (cfg.attn_scale * cfg.attn_scale));
+        json["attn_logit_softcapping"] = serde_json::json!(cfg.attn_softcap);
+        json["final_logit_softcapping"] = serde_json::json!(cfg.final_softcap);
+        json["layer_types"] = serde_json::json!(cfg
+            .sliding_layers
+            .iter()
+            .map(|&s| if s { "sliding_attention" } else { "full_attention" })
+            .collect::<Vec<_>>());
+    }
+    if let Some(theta) = cfg.rope_local_theta {
+        json["rope_local_base_freq"] = serde_json::json!(theta);
+    }
     // Qwen2 configs have no attention_bias key (its q, k, v biases are implied).
     if cfg.family != Family::Qwen2 {
         json["attention_bias"] = serde_json::json!(cfg.qkv_bias);

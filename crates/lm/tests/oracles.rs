@@ -11,7 +11,7 @@ use bae_lm::{
 };
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, mistral, qwen2, qwen3};
+use candle_transformers::models::{gemma, gemma2, llama, mistral, qwen2, qwen3};
 
 const TOKENS: [u32; 13] = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 5, 299, 12];
 
@@ -233,6 +233,112 @@ fn qwen3_logits_match_candle_transformers() {
     );
 }
 
+#[test]
+fn gemma_logits_match_candle_transformers() {
+    let cfg = tiny_config(Family::Gemma);
+    let weights = random_weights(&cfg, 23);
+    let (_dir, ours) = load_dir(&cfg, &weights, 1);
+    let ccfg = gemma::Config {
+        attention_bias: false,
+        head_dim: cfg.head_dim,
+        hidden_act: Some(candle_nn::Activation::GeluPytorchTanh),
+        hidden_activation: None,
+        hidden_size: cfg.hidden_size,
+        intermediate_size: cfg.intermediate_size,
+        num_attention_heads: cfg.num_heads,
+        num_hidden_layers: cfg.num_layers,
+        num_key_value_heads: cfg.num_kv_heads,
+        rms_norm_eps: cfg.rms_norm_eps,
+        rope_theta: cfg.rope_theta,
+        vocab_size: cfg.vocab_size,
+        max_position_embeddings: cfg.max_position_embeddings,
+    };
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let mut oracle = gemma::Model::new(false, &ccfg, vb).unwrap();
+    check_prefixes(
+        &ours,
+        |input| {
+            oracle.clear_kv_cache();
+            oracle.forward(input, 0).unwrap()
+        },
+        "gemma",
+    );
+}
+
+#[test]
+fn gemma2_logits_match_candle_transformers() {
+    // candle's gemma2 applies one window to every block (transformers alternates), so
+    // the oracle runs without a window; Gemma 3 below checks alternating windows.
+    let mut cfg = tiny_config(Family::Gemma2);
+    cfg.sliding_window = None;
+    cfg.sliding_layers = vec![false; cfg.num_layers];
+    assert!(cfg.attn_softcap.is_some() && cfg.final_softcap.is_some());
+    let weights = random_weights(&cfg, 29);
+    let (_dir, ours) = load_dir(&cfg, &weights, 1);
+    let ccfg = gemma2::Config {
+        attention_bias: false,
+        head_dim: cfg.head_dim,
+        hidden_activation: candle_nn::Activation::GeluPytorchTanh,
+        hidden_size: cfg.hidden_size,
+        intermediate_size: cfg.intermediate_size,
+        num_attention_heads: cfg.num_heads,
+        num_hidden_layers: cfg.num_layers,
+        num_key_value_heads: cfg.num_kv_heads,
+        rms_norm_eps: cfg.rms_norm_eps,
+        rope_theta: cfg.rope_theta,
+        vocab_size: cfg.vocab_size,
+        final_logit_softcapping: cfg.final_softcap,
+        attn_logit_softcapping: cfg.attn_softcap,
+        query_pre_attn_scalar: cfg.head_dim,
+        sliding_window: None,
+        max_position_embeddings: cfg.max_position_embeddings,
+    };
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let mut oracle = gemma2::Model::new(false, &ccfg, vb).unwrap();
+    check_prefixes(
+        &ours,
+        |input| {
+            oracle.clear_kv_cache();
+            oracle.forward(input, 0).unwrap()
+        },
+        "gemma2",
+    );
+}
+
+#[test]
+fn gemma3_sliding_blocks_forget_keys_beyond_the_window() {
+    // Beyond the window, only the global block carries information from far back: the
+    // last position's logits must change when a token outside the window changes iff a
+    // global block exists.
+    let cfg = tiny_config(Family::Gemma3);
+    let window = cfg.sliding_window.unwrap();
+    let (_d, model) = load_dir(&cfg, &random_weights(&cfg, 41), 1);
+    let mut other = TOKENS.to_vec();
+    other[0] = 100; // position 0 is further back than the window from the last token
+    assert!(TOKENS.len() > window);
+    let last = |m: &Model, t: &[u32]| m.decoder.logits(t).unwrap().i(t.len() - 1).unwrap();
+    assert!(rel_err(&last(&model, &other), &last(&model, &TOKENS)) > 1e-4, "the global block sees it");
+    let mut all_sliding = cfg.clone();
+    all_sliding.sliding_layers = vec![true; cfg.num_layers];
+    let (_e, windowed) = load_dir(&all_sliding, &random_weights(&cfg, 41), 1);
+    // Two sliding blocks of window w reach back 2(w - 1) positions.
+    assert!(TOKENS.len() - 1 > 2 * (window - 1));
+    assert_eq!(rel_err(&last(&windowed, &other), &last(&windowed, &TOKENS)), 0.0, "no block sees it");
+}
+
+#[test]
+fn gemma_hook_embed_is_before_the_sqrt_d_scaling() {
+    for family in [Family::Gemma, Family::Gemma2, Family::Gemma3] {
+        let cfg = tiny_config(family);
+        let (_d, model) = load_dir(&cfg, &random_weights(&cfg, 37), 1);
+        let batch = Batch::single(&TOKENS, &Device::Cpu).unwrap();
+        let points = [HookPoint::Embed, HookPoint::ResidPre(0)];
+        let out = model.decoder.forward(&batch, &ForwardRequest::capture(&points)).unwrap();
+        let scaled = (&out.activations[&HookPoint::Embed] * 8.0).unwrap();
+        assert!(rel_err(&out.activations[&HookPoint::ResidPre(0)], &scaled) <= 1e-6, "{family:?}");
+    }
+}
+
 fn all_activations(model: &Model, tokens: &[u32]) -> Vec<(HookPoint, Tensor)> {
     let points = HookPoint::all(model.config().num_layers);
     let batch = Batch::single(tokens, model.decoder.device()).unwrap();
@@ -350,6 +456,12 @@ fn forward_stops_after_the_deepest_requested_hook() {
     assert!(out.logits.is_none());
     let full = model.decoder.forward(&batch, &ForwardRequest::capture(&HookPoint::all(4))).unwrap();
     assert_eq!(full.blocks_run, 4);
+    let pre = model.decoder.forward(&batch, &ForwardRequest::capture(&[HookPoint::ResidPre(2)])).unwrap();
+    assert_eq!(pre.blocks_run, 2);
+    assert_eq!(
+        rel_err(&pre.activations[&HookPoint::ResidPre(2)], &full.activations[&HookPoint::ResidPre(2)]),
+        0.0
+    );
     assert_eq!(
         rel_err(&out.activations[&HookPoint::ResidMid(1)], &full.activations[&HookPoint::ResidMid(1)]),
         0.0
