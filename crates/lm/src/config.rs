@@ -254,8 +254,10 @@ struct HfConfig {
     sliding_window: Option<usize>,
     tie_word_embeddings: Option<bool>,
     attention_bias: Option<bool>,
+    /// Qwen2: whether blocks from `max_window_layers` on use the sliding window.
     #[serde(default)]
     use_sliding_window: bool,
+    max_window_layers: Option<usize>,
     #[serde(default)]
     mlp_bias: bool,
     hidden_act: Option<String>,
@@ -398,6 +400,11 @@ fn sliding_layers_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Vec
     }
     Ok(match family {
         Family::Mistral => vec![cfg.sliding_window.is_some(); n],
+        // transformers: block l slides when use_sliding_window and l >= max_window_layers.
+        Family::Qwen2 | Family::Qwen3 if cfg.use_sliding_window => {
+            let first = cfg.max_window_layers.unwrap_or(0);
+            (0..n).map(|l| l >= first).collect()
+        }
         // Block l slides unless (l + 1) is a multiple of the pattern (transformers' rule).
         Family::Gemma2 => (0..n).map(|l| (l + 1) % 2 != 0).collect(),
         Family::Gemma3 => {
@@ -435,13 +442,6 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
                 "= {} does not divide hidden_size = {} and no head_dim is given",
                 cfg.num_attention_heads, cfg.hidden_size
             ),
-        });
-    }
-    if cfg.use_sliding_window {
-        return Err(LmError::Config {
-            origin: origin.to_string(),
-            field: "use_sliding_window".into(),
-            message: "= true is not supported yet (per-layer windows), expected false".into(),
         });
     }
     // Qwen2's config has no attention_bias key: its q, k and v always carry biases.
@@ -581,9 +581,16 @@ mod tests {
         let qwen3 = SMOL.replace("LlamaForCausalLM", "Qwen3ForCausalLM");
         let c = parse_hf_config(&qwen3, "x").unwrap();
         assert!(!c.qkv_bias && c.qk_norm, "{c:?}");
-        let windowed = qwen2.replace("\"hidden_act\"", "\"use_sliding_window\": true, \"hidden_act\"");
-        let err = parse_hf_config(&windowed, "x").unwrap_err().to_string();
-        assert!(err.contains("use_sliding_window"), "{err}");
+        let windowed = qwen2.replace(
+            "\"hidden_act\"",
+            "\"use_sliding_window\": true, \"max_window_layers\": 28, \"sliding_window\": 64, \"hidden_act\"",
+        );
+        let c = parse_hf_config(&windowed, "x").unwrap();
+        assert_eq!(c.sliding_window, Some(64));
+        assert_eq!(c.sliding_layers.iter().filter(|&&s| s).count(), 2, "blocks 28 and 29 slide");
+        let unwindowed = windowed.replace("\"sliding_window\": 64, ", "");
+        let err = parse_hf_config(&unwindowed, "x").unwrap_err().to_string();
+        assert!(err.contains("sliding_window"), "{err}");
     }
 
     const GEMMA3_270M: &str = r#"{
