@@ -162,12 +162,26 @@ fn check_prefixes(ours: &Model, mut oracle: impl FnMut(&Tensor) -> Tensor, what:
     }
 }
 
+/// Runs `cfg` with seeded weights through our decoder and through a candle-transformers
+/// model built by `build` from the same weights, whose `run` clears its cache and
+/// returns the last position's logits, and compares every prefix.
+fn check_against<M>(
+    what: &str,
+    cfg: &DecoderConfig,
+    seed: u64,
+    build: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
+    mut run: impl FnMut(&mut M, &Tensor) -> candle_core::Result<Tensor>,
+) {
+    let weights = random_weights(cfg, seed);
+    let (_dir, ours) = load_dir(cfg, &weights, 1);
+    let mut oracle = build(VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu)).unwrap();
+    check_prefixes(&ours, |input| run(&mut oracle, input).unwrap(), what);
+}
+
 #[test]
 fn qwen2_logits_match_candle_transformers() {
     let cfg = tiny_config(Family::Qwen2);
     assert!(cfg.qkv_bias && !cfg.o_bias);
-    let weights = random_weights(&cfg, 17);
-    let (_dir, ours) = load_dir(&cfg, &weights, 1);
     let ccfg = qwen2::Config {
         vocab_size: cfg.vocab_size,
         hidden_size: cfg.hidden_size,
@@ -185,15 +199,15 @@ fn qwen2_logits_match_candle_transformers() {
         use_sliding_window: false,
         hidden_act: candle_nn::Activation::Silu,
     };
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
-    let mut oracle = qwen2::ModelForCausalLM::new(&ccfg, vb).unwrap();
-    check_prefixes(
-        &ours,
-        |input| {
-            oracle.clear_kv_cache();
-            oracle.forward(input, 0).unwrap()
-        },
+    check_against(
         "qwen2",
+        &cfg,
+        17,
+        |vb| qwen2::ModelForCausalLM::new(&ccfg, vb),
+        |m, input| {
+            m.clear_kv_cache();
+            m.forward(input, 0)
+        },
     );
 }
 
@@ -201,8 +215,6 @@ fn qwen2_logits_match_candle_transformers() {
 fn qwen3_logits_match_candle_transformers() {
     let cfg = tiny_config(Family::Qwen3);
     assert!(cfg.qk_norm);
-    let weights = random_weights(&cfg, 19);
-    let (_dir, ours) = load_dir(&cfg, &weights, 1);
     let ccfg = qwen3::Config {
         vocab_size: cfg.vocab_size,
         hidden_size: cfg.hidden_size,
@@ -221,23 +233,21 @@ fn qwen3_logits_match_candle_transformers() {
         use_sliding_window: false,
         hidden_act: candle_nn::Activation::Silu,
     };
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
-    let mut oracle = qwen3::ModelForCausalLM::new(&ccfg, vb).unwrap();
-    check_prefixes(
-        &ours,
-        |input| {
-            oracle.clear_kv_cache();
-            oracle.forward(input, 0).unwrap()
-        },
+    check_against(
         "qwen3",
+        &cfg,
+        19,
+        |vb| qwen3::ModelForCausalLM::new(&ccfg, vb),
+        |m, input| {
+            m.clear_kv_cache();
+            m.forward(input, 0)
+        },
     );
 }
 
 #[test]
 fn gemma_logits_match_candle_transformers() {
     let cfg = tiny_config(Family::Gemma);
-    let weights = random_weights(&cfg, 23);
-    let (_dir, ours) = load_dir(&cfg, &weights, 1);
     let ccfg = gemma::Config {
         attention_bias: false,
         head_dim: cfg.head_dim,
@@ -253,15 +263,15 @@ fn gemma_logits_match_candle_transformers() {
         vocab_size: cfg.vocab_size,
         max_position_embeddings: cfg.max_position_embeddings,
     };
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
-    let mut oracle = gemma::Model::new(false, &ccfg, vb).unwrap();
-    check_prefixes(
-        &ours,
-        |input| {
-            oracle.clear_kv_cache();
-            oracle.forward(input, 0).unwrap()
-        },
+    check_against(
         "gemma",
+        &cfg,
+        23,
+        |vb| gemma::Model::new(false, &ccfg, vb),
+        |m, input| {
+            m.clear_kv_cache();
+            m.forward(input, 0)
+        },
     );
 }
 
@@ -273,8 +283,6 @@ fn gemma2_logits_match_candle_transformers() {
     cfg.sliding_window = None;
     cfg.sliding_layers = vec![false; cfg.num_layers];
     assert!(cfg.attn_softcap.is_some() && cfg.final_softcap.is_some());
-    let weights = random_weights(&cfg, 29);
-    let (_dir, ours) = load_dir(&cfg, &weights, 1);
     let ccfg = gemma2::Config {
         attention_bias: false,
         head_dim: cfg.head_dim,
@@ -293,15 +301,15 @@ fn gemma2_logits_match_candle_transformers() {
         sliding_window: None,
         max_position_embeddings: cfg.max_position_embeddings,
     };
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
-    let mut oracle = gemma2::Model::new(false, &ccfg, vb).unwrap();
-    check_prefixes(
-        &ours,
-        |input| {
-            oracle.clear_kv_cache();
-            oracle.forward(input, 0).unwrap()
-        },
+    check_against(
         "gemma2",
+        &cfg,
+        29,
+        |vb| gemma2::Model::new(false, &ccfg, vb),
+        |m, input| {
+            m.clear_kv_cache();
+            m.forward(input, 0)
+        },
     );
 }
 
