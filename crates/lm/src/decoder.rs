@@ -182,9 +182,7 @@ impl Block {
         };
         Ok((x + y)?)
     }
-}
 
-impl Block {
     fn load(w: &WeightStore, cfg: &DecoderConfig, l: usize) -> Result<Self> {
         let p = format!("model.layers.{l}");
         let (d, hd) = (cfg.hidden_size, cfg.head_dim);
@@ -407,18 +405,11 @@ impl Decoder {
             if l >= blocks_to_run {
                 break;
             }
-            let (rope_global, rope_local, mask_global, mask_local) = match &tables {
+            let tables = match &tables {
                 Some(t) => t,
-                None => tables.insert(self.rope_and_masks(batch)?),
+                None => tables.insert(BatchTables::new(self, batch)?),
             };
-            let (cos, sin) = match (rope_local, block.sliding) {
-                (Some(local), true) => local,
-                _ => rope_global,
-            };
-            let mask = match (mask_local, block.sliding) {
-                (Some(local), true) => local,
-                _ => mask_global,
-            };
+            let ((cos, sin), mask) = tables.for_block(block.sliding);
             x = visit(HookPoint::ResidMid(l), block.attend(&x, cos, sin, mask)?, &mut out)?;
             x = visit(HookPoint::ResidPost(l), block.feed_forward(&x)?, &mut out)?;
         }
@@ -435,31 +426,45 @@ impl Decoder {
         Ok(out)
     }
 
-    /// Cos/sin tables (global, and local when sliding blocks use another base) and
-    /// attention masks (global, and windowed when the model has a window) for a batch.
-    #[allow(clippy::type_complexity)]
-    fn rope_and_masks(
-        &self,
-        batch: &Batch,
-    ) -> Result<((Tensor, Tensor), Option<(Tensor, Tensor)>, Tensor, Option<Tensor>)> {
-        let (b, s) = (batch.batch, batch.seq);
-        let tables = |f: &[f64]| rope::cos_sin(f, &batch.positions, b, s, self.dtype, &self.device);
-        let rope_local = match &self.inv_freq_local {
-            Some(f) => Some(tables(f)?),
-            None => None,
-        };
-        let mask_local = match self.cfg.sliding_window {
-            Some(w) => Some(attention_mask(batch, Some(w), &self.device)?),
-            None => None,
-        };
-        Ok((tables(&self.inv_freq)?, rope_local, attention_mask(batch, None, &self.device)?, mask_local))
-    }
-
     /// Runs the model on one sequence and returns its logits `[seq, vocab]`.
     pub fn logits(&self, tokens: &[u32]) -> Result<Tensor> {
         let batch = Batch::single(tokens, &self.device)?;
         let out = self.forward(&batch, &ForwardRequest::logits())?;
         Ok(out.logits.expect("logits were requested").get(0)?)
+    }
+}
+
+/// Per-batch rope tables and attention masks, built once and shared by the blocks.
+struct BatchTables {
+    rope_global: (Tensor, Tensor),
+    /// Sliding blocks' rope, when they use another base (Gemma 3).
+    rope_local: Option<(Tensor, Tensor)>,
+    mask_global: Tensor,
+    /// Sliding blocks' mask, when the model has a window.
+    mask_local: Option<Tensor>,
+}
+
+impl BatchTables {
+    fn new(decoder: &Decoder, batch: &Batch) -> Result<Self> {
+        let (b, s) = (batch.batch, batch.seq);
+        let rope = |f: &[f64]| rope::cos_sin(f, &batch.positions, b, s, decoder.dtype, &decoder.device);
+        Ok(Self {
+            rope_global: rope(&decoder.inv_freq)?,
+            rope_local: decoder.inv_freq_local.as_deref().map(rope).transpose()?,
+            mask_global: attention_mask(batch, None, &decoder.device)?,
+            mask_local: decoder
+                .cfg
+                .sliding_window
+                .map(|w| attention_mask(batch, Some(w), &decoder.device))
+                .transpose()?,
+        })
+    }
+
+    /// The (cos, sin) tables and mask a block uses.
+    fn for_block(&self, sliding: bool) -> (&(Tensor, Tensor), &Tensor) {
+        let rope = self.rope_local.as_ref().filter(|_| sliding).unwrap_or(&self.rope_global);
+        let mask = self.mask_local.as_ref().filter(|_| sliding).unwrap_or(&self.mask_global);
+        (rope, mask)
     }
 }
 
