@@ -45,6 +45,33 @@ impl Family {
     pub fn is_gemma(&self) -> bool {
         matches!(self, Family::Gemma | Family::Gemma2 | Family::Gemma3)
     }
+
+    /// Whether blocks carry Gemma 2/3's four "sandwich" norms.
+    pub fn has_sandwich_norms(&self) -> bool {
+        matches!(self, Family::Gemma2 | Family::Gemma3)
+    }
+
+    /// The MLP activation the family uses.
+    pub fn activation(&self) -> Activation {
+        if self.is_gemma() {
+            Activation::GeluTanh
+        } else {
+            Activation::Silu
+        }
+    }
+
+    /// The family's fixed layout of sliding-window blocks for `num_layers` blocks, when it
+    /// has one: Gemma 2 alternates starting with a sliding block; in Gemma 3 every
+    /// `pattern`-th block (default 6) is global. Block l slides unless (l + 1) is a
+    /// multiple of the pattern, transformers' rule.
+    pub fn fixed_sliding_layers(&self, num_layers: usize, pattern: Option<usize>) -> Option<Vec<bool>> {
+        let pattern = match self {
+            Family::Gemma2 => 2,
+            Family::Gemma3 => pattern.unwrap_or(6).max(1),
+            _ => return None,
+        };
+        Some((0..num_layers).map(|l| (l + 1) % pattern != 0).collect())
+    }
 }
 
 /// The MLP's activation (the MLP is always gated: `down(act(gate(x)) * up(x))`).
@@ -333,7 +360,9 @@ impl HfRopeParameters {
 }
 
 /// Architectures (from `architectures` or `model_type`) this decoder loads.
-pub const SUPPORTED_ARCHITECTURES: &str = "LlamaForCausalLM (llama), MistralForCausalLM (mistral)";
+pub const SUPPORTED_ARCHITECTURES: &str = "LlamaForCausalLM (llama), MistralForCausalLM (mistral), \
+    Qwen2ForCausalLM (qwen2), Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), \
+    Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
 
 fn family_of(cfg: &HfConfig, origin: &str) -> Result<Family> {
     let arch = cfg.architectures.first().map(String::as_str);
@@ -361,7 +390,7 @@ fn activation_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Activat
     let (field, name) = match (&cfg.hidden_activation, &cfg.hidden_act) {
         (Some(a), _) => ("hidden_activation", a.as_str()),
         (None, Some(a)) => ("hidden_act", a.as_str()),
-        (None, None) => ("hidden_act", if family.is_gemma() { "gelu_pytorch_tanh" } else { "silu" }),
+        (None, None) => return Ok(family.activation()),
     };
     match (name, family.is_gemma()) {
         ("silu", false) => Ok(Activation::Silu),
@@ -405,13 +434,7 @@ fn sliding_layers_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Vec
             let first = cfg.max_window_layers.unwrap_or(0);
             (0..n).map(|l| l >= first).collect()
         }
-        // Block l slides unless (l + 1) is a multiple of the pattern (transformers' rule).
-        Family::Gemma2 => (0..n).map(|l| (l + 1) % 2 != 0).collect(),
-        Family::Gemma3 => {
-            let pattern = cfg.sliding_window_pattern.unwrap_or(6).max(1);
-            (0..n).map(|l| (l + 1) % pattern != 0).collect()
-        }
-        _ => vec![false; n],
+        _ => family.fixed_sliding_layers(n, cfg.sliding_window_pattern).unwrap_or_else(|| vec![false; n]),
     })
 }
 
@@ -470,7 +493,7 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
         activation,
         norm_plus_one: family.is_gemma(),
         embed_scale: family.is_gemma().then(|| (cfg.hidden_size as f64).sqrt()),
-        sandwich_norms: matches!(family, Family::Gemma2 | Family::Gemma3),
+        sandwich_norms: family.has_sandwich_norms(),
         attn_scale: 1.0 / cfg.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt(),
         attn_softcap: cfg.attn_logit_softcapping,
         final_softcap: cfg.final_logit_softcapping,

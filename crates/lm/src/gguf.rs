@@ -5,7 +5,14 @@
 //! rotate-half layout `(2, head_dim/2)` to the interleaved layout `(head_dim/2, 2)`.
 //! Our decoder uses rotate-half RoPE, so the rows are put back on load; forgetting this
 //! raises SmolLM2's NLL by more than 2 nats/token. The converter does this for the
-//! Llama-style architectures only (llama, mistral), not for Qwen.
+//! Llama-style architectures only (llama, mistral), not for Qwen or Gemma.
+//!
+//! Gemma files need two more corrections: the converter stores every RMS-norm weight
+//! as `1 + w` (we subtract the 1 back so the weights equal Hugging Face's), and Gemma 2/3
+//! name their four block norms differently (see [`hf_name`]). Facts llama.cpp hard-codes
+//! rather than writes are filled in the same way here: Gemma 3's local rope base 10,000
+//! and its every-6th-block-global window layout, Gemma 2's alternating layout, and the
+//! query scale of the 27B models.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -15,7 +22,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
+use crate::config::{DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
 use crate::weights::WeightStore;
 
@@ -166,22 +173,50 @@ impl GgufFile {
         q.dequantize(&Device::Cpu).map_err(|e| self.error(format!("tensor `{name}`: cannot dequantize: {e}")))
     }
 
+    /// Which blocks slide, from `{arch}.attention.sliding_window_pattern` (a period or
+    /// one bool per block) or else the family's fixed layout.
+    fn sliding_layers(
+        &self,
+        arch: &str,
+        family: Family,
+        num_layers: usize,
+        window: bool,
+    ) -> Result<Vec<bool>> {
+        let key = format!("{arch}.attention.sliding_window_pattern");
+        let pattern = match self.meta(&key) {
+            Some(Value::Array(items)) => {
+                let flags = items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Bool(b) => Ok(*b),
+                        other => Err(self.error(format!("metadata `{key}` holds {other:?}, expected bools"))),
+                    })
+                    .collect::<Result<Vec<bool>>>()?;
+                if flags.len() != num_layers {
+                    return Err(self.error(format!(
+                        "metadata `{key}` lists {} blocks, expected block_count = {num_layers}",
+                        flags.len()
+                    )));
+                }
+                return Ok(flags);
+            }
+            Some(_) => self.meta_usize(&key)?,
+            None => None,
+        };
+        Ok(family.fixed_sliding_layers(num_layers, pattern).unwrap_or_else(|| vec![window; num_layers]))
+    }
+
     /// The decoder config implied by the metadata and tensor shapes.
     pub fn decoder_config(&self) -> Result<DecoderConfig> {
         let arch = self.architecture()?.to_string();
-        let family = match arch.as_str() {
-            "llama" => Family::Llama,
-            "mistral" => Family::Mistral,
-            "qwen2" => Family::Qwen2,
-            "qwen3" => Family::Qwen3,
-            _ => {
-                return Err(LmError::UnsupportedArchitecture {
-                    origin: self.path.display().to_string(),
-                    arch,
-                    expected: "llama, mistral, qwen2, qwen3 (general.architecture of a GGUF file)".into(),
-                })
-            }
-        };
+        let family = family_of_architecture(&arch).ok_or_else(|| LmError::UnsupportedArchitecture {
+            origin: self.path.display().to_string(),
+            arch: arch.clone(),
+            expected: format!(
+                "{} (general.architecture of a GGUF file)",
+                ARCHITECTURES.iter().map(|(a, _)| *a).collect::<Vec<_>>().join(", ")
+            ),
+        })?;
         let k = |suffix: &str| format!("{arch}.{suffix}");
         let hidden_size = self.meta_usize_required(&k("embedding_length"))?;
         let num_heads = self.meta_usize_required(&k("attention.head_count"))?;
@@ -215,6 +250,17 @@ impl GgufFile {
         };
         let num_layers = self.meta_usize_required(&k("block_count"))?;
         let sliding_window = self.meta_usize(&k("attention.sliding_window"))?;
+        let sliding_layers = self.sliding_layers(&arch, family, num_layers, sliding_window.is_some())?;
+        let gemma = family.is_gemma();
+        // llama.cpp scales queries by 1/sqrt(d_model / heads) for the 27B Gemma 2 (46
+        // blocks) and Gemma 3 (62 blocks), whose query_pre_attn_scalar says so, and by
+        // 1/sqrt(head_dim) otherwise; the files carry no key for it.
+        let is_27b = matches!((family, num_layers), (Family::Gemma2, 46) | (Family::Gemma3, 62));
+        let attn_scale = if is_27b {
+            (num_heads as f64 / hidden_size as f64).sqrt()
+        } else {
+            1.0 / (head_dim as f64).sqrt()
+        };
         let token_id = |key: &str| -> Result<Option<u32>> { Ok(self.meta_usize(key)?.map(|v| v as u32)) };
         let cfg = DecoderConfig {
             family,
@@ -229,16 +275,20 @@ impl GgufFile {
             rope_theta: self.meta_f64(&k("rope.freq_base"))?.unwrap_or(10_000.0),
             rope_scaling,
             max_position_embeddings: self.meta_usize(&k("context_length"))?.unwrap_or(4096),
-            sliding_window,
-            sliding_layers: vec![sliding_window.is_some(); num_layers],
-            rope_local_theta: None,
-            activation: Activation::Silu,
-            norm_plus_one: false,
-            embed_scale: None,
-            sandwich_norms: false,
-            attn_scale: 1.0 / (head_dim as f64).sqrt(),
-            attn_softcap: None,
-            final_softcap: None,
+            sliding_window: if sliding_layers.iter().any(|&s| s) { sliding_window } else { None },
+            sliding_layers,
+            rope_local_theta: if family == Family::Gemma3 {
+                Some(self.meta_f64(&k("rope.freq_base_swa"))?.unwrap_or(10_000.0))
+            } else {
+                None
+            },
+            activation: family.activation(),
+            norm_plus_one: gemma,
+            embed_scale: gemma.then(|| (hidden_size as f64).sqrt()),
+            sandwich_norms: family.has_sandwich_norms(),
+            attn_scale,
+            attn_softcap: self.meta_f64(&k("attn_logit_softcapping"))?,
+            final_softcap: self.meta_f64(&k("final_logit_softcapping"))?,
             tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             qkv_bias: self.content.tensor_infos.contains_key("blk.0.attn_q.bias"),
             o_bias: self.content.tensor_infos.contains_key("blk.0.attn_output.bias"),
@@ -251,14 +301,18 @@ impl GgufFile {
         Ok(cfg)
     }
 
-    /// Dequantizes every tensor, renames it to Hugging Face naming, and undoes the
-    /// q/k permutation, giving a weight store the decoder loads like safetensors.
+    /// Dequantizes every tensor, renames it to Hugging Face naming, undoes the q/k
+    /// permutation and Gemma's norm offset, giving a weight store the decoder loads like
+    /// safetensors.
     pub fn weights(&self, cfg: &DecoderConfig, dtype: DType, device: &Device) -> Result<WeightStore> {
         let mut tensors = HashMap::new();
         let permuted = llama_cpp_permutes_qk(cfg.family);
         for name in self.content.tensor_infos.keys() {
-            let Some(hf) = hf_name(name) else { continue };
+            let Some(hf) = hf_name(name, cfg.family) else { continue };
             let mut t = self.dequantize(name)?;
+            if stores_norms_plus_one(cfg.family) && name.ends_with("norm.weight") {
+                t = (t - 1.0)?;
+            }
             if permuted && hf.contains("self_attn.q_proj") {
                 t = unpermute_rows(&t, cfg.num_heads)
                     .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
@@ -277,11 +331,47 @@ pub fn llama_cpp_permutes_qk(family: Family) -> bool {
     matches!(family, Family::Llama | Family::Mistral)
 }
 
+/// Whether llama.cpp's converter stores this family's RMS-norm weights as `1 + w`.
+pub fn stores_norms_plus_one(family: Family) -> bool {
+    family.is_gemma()
+}
+
+/// `general.architecture` values and the family each one loads as.
+pub const ARCHITECTURES: &[(&str, Family)] = &[
+    ("llama", Family::Llama),
+    ("mistral", Family::Mistral),
+    ("qwen2", Family::Qwen2),
+    ("qwen3", Family::Qwen3),
+    ("gemma", Family::Gemma),
+    ("gemma2", Family::Gemma2),
+    ("gemma3", Family::Gemma3),
+];
+
+/// The family a GGUF `general.architecture` names.
+pub fn family_of_architecture(arch: &str) -> Option<Family> {
+    ARCHITECTURES.iter().find(|(a, _)| *a == arch).map(|(_, f)| *f)
+}
+
+/// The GGUF `general.architecture` of a family.
+pub fn architecture_of_family(family: Family) -> &'static str {
+    ARCHITECTURES.iter().find(|(_, f)| *f == family).map(|(a, _)| *a).expect("every family has a GGUF name")
+}
+
 /// Whole-model tensors: (llama.cpp name, Hugging Face name).
 const MODEL_TENSORS: &[(&str, &str)] = &[
     ("token_embd.weight", "model.embed_tokens.weight"),
     ("output_norm.weight", "model.norm.weight"),
     ("output.weight", "lm_head.weight"),
+];
+
+/// Gemma 2/3 block norms, looked up before [`BLOCK_TENSORS`]: llama.cpp's `ffn_norm` is
+/// the pre-MLP norm in every family, which Hugging Face calls `post_attention_layernorm`
+/// in Llama but `pre_feedforward_layernorm` in Gemma 2/3, where `post_attention_layernorm`
+/// is the norm on the attention output.
+const SANDWICH_NORM_TENSORS: &[(&str, &str)] = &[
+    ("post_attention_norm", "post_attention_layernorm"),
+    ("ffn_norm", "pre_feedforward_layernorm"),
+    ("post_ffw_norm", "post_feedforward_layernorm"),
 ];
 
 /// Per-block tensors without the `.weight`/`.bias` suffix: (llama.cpp, Hugging Face).
@@ -300,7 +390,7 @@ const BLOCK_TENSORS: &[(&str, &str)] = &[
 ];
 
 /// Renames between the two conventions; `forward` goes llama.cpp -> Hugging Face.
-fn rename(name: &str, forward: bool) -> Option<String> {
+fn rename(name: &str, family: Family, forward: bool) -> Option<String> {
     let pick = |(g, h): &(&'static str, &'static str)| if forward { (*g, *h) } else { (*h, *g) };
     if let Some((_, to)) = MODEL_TENSORS.iter().map(pick).find(|(from, _)| *from == name) {
         return Some(to.to_string());
@@ -309,18 +399,20 @@ fn rename(name: &str, forward: bool) -> Option<String> {
         if forward { ("blk.", "model.layers.") } else { ("model.layers.", "blk.") };
     let (layer, rest) = name.strip_prefix(from_prefix)?.split_once('.')?;
     let (part, kind) = rest.rsplit_once('.')?;
-    let (_, to) = BLOCK_TENSORS.iter().map(pick).find(|(from, _)| *from == part)?;
+    let sandwich: &[(&str, &str)] = if family.has_sandwich_norms() { SANDWICH_NORM_TENSORS } else { &[] };
+    let (_, to) = sandwich.iter().chain(BLOCK_TENSORS).map(pick).find(|(from, _)| *from == part)?;
     Some(format!("{to_prefix}{layer}.{to}.{kind}"))
 }
 
-/// Maps a llama.cpp tensor name to the Hugging Face one (None for tensors we do not load).
-pub fn hf_name(gguf: &str) -> Option<String> {
-    rename(gguf, true)
+/// Maps a llama.cpp tensor name to the Hugging Face one for a model of `family`
+/// (None for tensors we do not load).
+pub fn hf_name(gguf: &str, family: Family) -> Option<String> {
+    rename(gguf, family, true)
 }
 
 /// Maps a Hugging Face tensor name to llama.cpp's (the inverse of [`hf_name`]).
-pub fn gguf_name(hf: &str) -> Option<String> {
-    rename(hf, false)
+pub fn gguf_name(hf: &str, family: Family) -> Option<String> {
+    rename(hf, family, false)
 }
 
 fn regroup_rows(t: &Tensor, heads: usize, from: (usize, usize)) -> candle_core::Result<Tensor> {
@@ -372,9 +464,41 @@ mod tests {
             "model.layers.11.mlp.down_proj.weight",
             "model.layers.2.post_attention_layernorm.weight",
         ] {
-            let g = gguf_name(hf).unwrap();
-            assert_eq!(hf_name(&g).as_deref(), Some(hf), "{g}");
+            let g = gguf_name(hf, Family::Llama).unwrap();
+            assert_eq!(hf_name(&g, Family::Llama).as_deref(), Some(hf), "{g}");
         }
-        assert_eq!(hf_name("rope_freqs.weight"), None);
+        assert_eq!(hf_name("rope_freqs.weight", Family::Llama), None);
+    }
+
+    #[test]
+    fn gemma_block_norms_follow_the_family() {
+        let name = |g: &str, f| hf_name(g, f).unwrap();
+        assert_eq!(
+            name("blk.1.ffn_norm.weight", Family::Gemma),
+            "model.layers.1.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            name("blk.1.ffn_norm.weight", Family::Gemma3),
+            "model.layers.1.pre_feedforward_layernorm.weight"
+        );
+        assert_eq!(
+            name("blk.1.post_attention_norm.weight", Family::Gemma2),
+            "model.layers.1.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            name("blk.1.post_ffw_norm.weight", Family::Gemma3),
+            "model.layers.1.post_feedforward_layernorm.weight"
+        );
+        assert_eq!(hf_name("blk.1.post_ffw_norm.weight", Family::Llama), None);
+        for hf in [
+            "model.layers.0.post_attention_layernorm.weight",
+            "model.layers.0.pre_feedforward_layernorm.weight",
+        ] {
+            let g = gguf_name(hf, Family::Gemma2).unwrap();
+            assert_eq!(hf_name(&g, Family::Gemma2).as_deref(), Some(hf));
+        }
+        for (arch, family) in ARCHITECTURES {
+            assert_eq!(architecture_of_family(*family), *arch);
+        }
     }
 }

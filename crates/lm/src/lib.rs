@@ -29,7 +29,7 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use batch::{Batch, Padding};
-pub use config::{DecoderConfig, Family, RopeScaling};
+pub use config::{Activation, DecoderConfig, Family, RopeScaling};
 pub use decoder::{Decoder, ForwardOutput, ForwardRequest, Intervention, InterventionKind};
 pub use error::{LmError, Result};
 pub use hooks::{select_hooks, HookPoint};

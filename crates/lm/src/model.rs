@@ -19,7 +19,9 @@ pub struct LoadOptions {
     pub dtype: DType,
     /// Where the weights live.
     pub device: Device,
-    /// A tokenizer.json to use instead of the model's own.
+    /// A tokenizer.json to use instead of the model's own. Without it a directory's
+    /// tokenizer.json is used; for a GGUF file, a `tokenizer.json` beside it, else the
+    /// tokenizer rebuilt from its metadata (byte-level BPE only).
     pub tokenizer: Option<PathBuf>,
 }
 
@@ -63,7 +65,10 @@ impl Model {
                 let cfg = gguf.decoder_config()?;
                 let weights = gguf.weights(&cfg, opts.dtype, &opts.device)?;
                 let decoder = Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?;
+                let beside = path.with_file_name("tokenizer.json");
                 let tok = match opts.tokenizer {
+                    // The Hugging Face file is exact; the rebuilt one covers byte-level BPE only.
+                    None if beside.is_file() => Some(TextTokenizer::from_file(&beside, cfg.bos_token_id)?),
                     None => Some(TextTokenizer::from_gguf(&gguf)?),
                     Some(_) => None,
                 };
@@ -74,13 +79,16 @@ impl Model {
             Some(path) => Some(TextTokenizer::from_file(path, decoder.config().bos_token_id)?),
             None => own_tokenizer,
         };
+        // Added tokens may lie past the embedding matrix (Gemma 3's tokenizer adds an
+        // image token the text model has no row for); the decoder rejects such ids if they
+        // are ever fed. A base vocabulary larger than the model's means a wrong tokenizer.
         if let Some(tok) = &tokenizer {
-            if tok.vocab_size() > decoder.config().vocab_size {
+            if tok.base_vocab_size() > decoder.config().vocab_size {
                 return Err(LmError::Tokenizer {
                     origin: tok.origin().to_string(),
                     message: format!(
                         "has {} tokens but the model's vocabulary has {}",
-                        tok.vocab_size(),
+                        tok.base_vocab_size(),
                         decoder.config().vocab_size
                     ),
                 });

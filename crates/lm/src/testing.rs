@@ -17,7 +17,9 @@ use tokenizers::{AddedToken, Tokenizer};
 
 use crate::config::{Activation, DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
-use crate::gguf::{gguf_name, llama_cpp_permutes_qk, permute_rows};
+use crate::gguf::{
+    architecture_of_family, gguf_name, llama_cpp_permutes_qk, permute_rows, stores_norms_plus_one,
+};
 
 /// A 2-block, d_model 64 config with grouped-query attention (4 query, 2 kv heads).
 pub fn tiny_config(family: Family) -> DecoderConfig {
@@ -312,7 +314,7 @@ pub fn write_hf_dir(
 /// Writes `weights` as a llama.cpp-style GGUF file (f32 tensors, llama.cpp names, q/k
 /// rows permuted, the tiny tokenizer in the metadata).
 pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Tensor>) -> Result<()> {
-    let arch = cfg.family.name();
+    let arch = architecture_of_family(cfg.family);
     let u32v = |x: usize| Value::U32(x as u32);
     let (tokens, merges) = tiny_vocab_and_merges();
     let token_types: Vec<Value> = (0..tokens.len()).map(|i| Value::I32(if i < 3 { 3 } else { 1 })).collect();
@@ -345,6 +347,19 @@ pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Te
     ];
     if let Some(w) = cfg.sliding_window {
         meta.push((format!("{arch}.attention.sliding_window"), u32v(w)));
+        if cfg.family.is_gemma() {
+            let flags = cfg.sliding_layers.iter().map(|&s| Value::Bool(s)).collect();
+            meta.push((format!("{arch}.attention.sliding_window_pattern"), Value::Array(flags)));
+        }
+    }
+    for (key, value) in [
+        ("attn_logit_softcapping", cfg.attn_softcap),
+        ("final_logit_softcapping", cfg.final_softcap),
+        ("rope.freq_base_swa", cfg.rope_local_theta),
+    ] {
+        if let Some(v) = value {
+            meta.push((format!("{arch}.{key}"), Value::F32(v as f32)));
+        }
     }
     let mut qtensors: Vec<(String, QTensor)> = Vec::new();
     let mut names: Vec<&String> = weights.keys().collect();
@@ -357,7 +372,11 @@ pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Te
         } else if permuted && name.contains("self_attn.k_proj") {
             t = permute_rows(&t, cfg.num_kv_heads)?;
         }
-        let g = gguf_name(name).ok_or_else(|| LmError::Input(format!("no GGUF name for tensor {name}")))?;
+        if stores_norms_plus_one(cfg.family) && name.ends_with("norm.weight") {
+            t = (t + 1.0)?;
+        }
+        let g = gguf_name(name, cfg.family)
+            .ok_or_else(|| LmError::Input(format!("no GGUF name for tensor {name}")))?;
         qtensors.push((g, QTensor::quantize(&t, candle_core::quantized::GgmlDType::F32)?));
     }
     let mut file = std::fs::File::create(path).map_err(io_err(path))?;

@@ -156,6 +156,11 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Number of tokens of the underlying model, without added tokens.
+    pub fn base_vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(false)
+    }
+
     /// The underlying Hugging Face tokenizer.
     pub fn inner(&self) -> &Tokenizer {
         &self.inner

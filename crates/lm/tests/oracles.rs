@@ -357,7 +357,15 @@ fn all_activations(model: &Model, tokens: &[u32]) -> Vec<(HookPoint, Tensor)> {
 
 #[test]
 fn safetensors_sharded_and_gguf_give_the_same_activations_at_every_hook() {
-    for family in [Family::Llama, Family::Mistral, Family::Qwen2, Family::Qwen3] {
+    for family in [
+        Family::Llama,
+        Family::Mistral,
+        Family::Qwen2,
+        Family::Qwen3,
+        Family::Gemma,
+        Family::Gemma2,
+        Family::Gemma3,
+    ] {
         let cfg = tiny_config(family);
         let weights = random_weights(&cfg, 3);
         let (_d1, single) = load_dir(&cfg, &weights, 1);
@@ -366,7 +374,11 @@ fn safetensors_sharded_and_gguf_give_the_same_activations_at_every_hook() {
         let gguf_path = dir.path().join("tiny.gguf");
         write_gguf(&gguf_path, &cfg, &weights).unwrap();
         let gguf = Model::load(gguf_path.to_str().unwrap(), &LoadOptions::default()).unwrap();
-        assert_eq!(gguf.config().sliding_window, cfg.sliding_window);
+        // GGUF stores the epsilon as f32; everything else must come back exactly.
+        let mut from_gguf = gguf.config().clone();
+        assert!((from_gguf.rms_norm_eps - cfg.rms_norm_eps).abs() < 1e-12);
+        from_gguf.rms_norm_eps = cfg.rms_norm_eps;
+        assert_eq!(from_gguf, *single.config(), "{family:?}: GGUF config");
         let want = all_activations(&single, &TOKENS);
         for (name, other) in [("sharded", &sharded), ("gguf", &gguf)] {
             for ((p, a), (q, b)) in want.iter().zip(all_activations(other, &TOKENS)) {

@@ -1,6 +1,6 @@
 //! `bae inspect`: what a model is, in one screen.
 
-use bae_lm::{HookPoint, Model, ModelSource, RopeScaling};
+use bae_lm::{Activation, HookPoint, Model, ModelSource, RopeScaling};
 
 use crate::cli::InspectArgs;
 use crate::model_args::load_model;
@@ -35,6 +35,12 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         ("rope scaling", "rope_scaling"),
         ("context", "context"),
         ("sliding window", "sliding_window"),
+        ("global blocks", "global_blocks"),
+        ("rope local", "rope_local_theta"),
+        ("activation", "activation"),
+        ("embed scale", "embed_scale"),
+        ("attn softcap", "attn_softcap"),
+        ("final softcap", "final_softcap"),
         ("tied embeddings", "tied_embeddings"),
         ("tokenizer", "tokenizer"),
         ("BOS by default", "bos_by_default"),
@@ -83,6 +89,18 @@ fn describe(model: &Model, spec: &str) -> anyhow::Result<serde_json::Value> {
         "rope_scaling": scaling,
         "context": c.max_position_embeddings,
         "sliding_window": c.sliding_window,
+        // Blocks attending to the whole prefix, listed when some blocks slide.
+        "global_blocks": c.sliding_window.map(|_| {
+            (0..c.num_layers).filter(|&l| !c.sliding_layers[l]).collect::<Vec<_>>()
+        }),
+        "rope_local_theta": c.rope_local_theta,
+        "activation": match c.activation {
+            Activation::Silu => "silu",
+            Activation::GeluTanh => "gelu_tanh",
+        },
+        "embed_scale": c.embed_scale,
+        "attn_softcap": c.attn_softcap,
+        "final_softcap": c.final_softcap,
         "tied_embeddings": c.tie_word_embeddings,
         "tokenizer": tokenizer,
         "bos_by_default": bos,
