@@ -227,6 +227,23 @@ impl DecoderConfig {
         if self.sliding_window == Some(0) {
             return bad("sliding_window", "is 0, expected a positive window or null".into());
         }
+        if !(self.attn_scale.is_finite() && self.attn_scale > 0.0) {
+            return bad(
+                "query_pre_attn_scalar",
+                format!("gives attention scale {}, expected a positive number", self.attn_scale),
+            );
+        }
+        for (field, value) in [
+            ("attn_logit_softcapping", self.attn_softcap),
+            ("final_logit_softcapping", self.final_softcap),
+            ("rope_local_base_freq", self.rope_local_theta),
+        ] {
+            if let Some(v) = value {
+                if !(v.is_finite() && v > 0.0) {
+                    return bad(field, format!("= {v}, expected a positive number or null"));
+                }
+            }
+        }
         if let Some(RopeScaling::FreqFactors(f)) = &self.rope_scaling {
             if f.len() != self.head_dim / 2 {
                 return bad(
@@ -434,7 +451,16 @@ fn sliding_layers_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Vec
             let first = cfg.max_window_layers.unwrap_or(0);
             (0..n).map(|l| l >= first).collect()
         }
-        _ => family.fixed_sliding_layers(n, cfg.sliding_window_pattern).unwrap_or_else(|| vec![false; n]),
+        _ => {
+            if cfg.sliding_window_pattern == Some(0) {
+                return Err(LmError::Config {
+                    origin: origin.to_string(),
+                    field: "sliding_window_pattern".into(),
+                    message: "is 0, expected a positive period (every n-th block is global)".into(),
+                });
+            }
+            family.fixed_sliding_layers(n, cfg.sliding_window_pattern).unwrap_or_else(|| vec![false; n])
+        }
     })
 }
 

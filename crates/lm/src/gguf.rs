@@ -200,7 +200,12 @@ impl GgufFile {
                 }
                 return Ok(flags);
             }
-            Some(_) => self.meta_usize(&key)?,
+            Some(_) => match self.meta_usize(&key)? {
+                Some(0) => {
+                    return Err(self.error(format!("metadata `{key}` is 0, expected a positive period")))
+                }
+                period => period,
+            },
             None => None,
         };
         Ok(family.fixed_sliding_layers(num_layers, pattern).unwrap_or_else(|| vec![window; num_layers]))

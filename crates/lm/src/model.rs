@@ -47,53 +47,37 @@ impl Model {
         Self::load_source(ModelSource::resolve(spec)?, opts)
     }
 
-    /// Loads an already resolved source.
+    /// Loads an already resolved source. The tokenizer is read before the weights, so a
+    /// missing or unusable one is reported without waiting for a large model to load.
     pub fn load_source(source: ModelSource, opts: &LoadOptions) -> Result<Self> {
-        let (decoder, own_tokenizer) = match &source {
+        let (decoder, tokenizer) = match &source {
             ModelSource::HfDir { files, .. } => {
                 let cfg = load_hf_config(&files.config)?;
-                let weights = WeightStore::from_safetensors(&files.weights, opts.dtype, &opts.device)?;
-                let decoder = Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?;
-                let tok = match (&opts.tokenizer, &files.tokenizer) {
-                    (None, Some(path)) => Some(TextTokenizer::from_file(path, cfg.bos_token_id)?),
-                    _ => None,
+                let tokenizer = match (&opts.tokenizer, &files.tokenizer) {
+                    (Some(path), _) | (None, Some(path)) => {
+                        Some(TextTokenizer::from_file(path, cfg.bos_token_id)?)
+                    }
+                    (None, None) => None,
                 };
-                (decoder, tok)
+                check_vocabulary(tokenizer.as_ref(), &cfg)?;
+                let weights = WeightStore::from_safetensors(&files.weights, opts.dtype, &opts.device)?;
+                (Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?, tokenizer)
             }
             ModelSource::Gguf(path) => {
                 let gguf = GgufFile::open(path)?;
                 let cfg = gguf.decoder_config()?;
-                let weights = gguf.weights(&cfg, opts.dtype, &opts.device)?;
-                let decoder = Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?;
                 let beside = path.with_file_name("tokenizer.json");
-                let tok = match opts.tokenizer {
+                let tokenizer = match &opts.tokenizer {
+                    Some(path) => TextTokenizer::from_file(path, cfg.bos_token_id)?,
                     // The Hugging Face file is exact; the rebuilt one covers byte-level BPE only.
-                    None if beside.is_file() => Some(TextTokenizer::from_file(&beside, cfg.bos_token_id)?),
-                    None => Some(TextTokenizer::from_gguf(&gguf)?),
-                    Some(_) => None,
+                    None if beside.is_file() => TextTokenizer::from_file(&beside, cfg.bos_token_id)?,
+                    None => TextTokenizer::from_gguf(&gguf)?,
                 };
-                (decoder, tok)
+                check_vocabulary(Some(&tokenizer), &cfg)?;
+                let weights = gguf.weights(&cfg, opts.dtype, &opts.device)?;
+                (Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?, Some(tokenizer))
             }
         };
-        let tokenizer = match &opts.tokenizer {
-            Some(path) => Some(TextTokenizer::from_file(path, decoder.config().bos_token_id)?),
-            None => own_tokenizer,
-        };
-        // Added tokens may lie past the embedding matrix (Gemma 3's tokenizer adds an
-        // image token the text model has no row for); the decoder rejects such ids if they
-        // are ever fed. A base vocabulary larger than the model's means a wrong tokenizer.
-        if let Some(tok) = &tokenizer {
-            if tok.base_vocab_size() > decoder.config().vocab_size {
-                return Err(LmError::Tokenizer {
-                    origin: tok.origin().to_string(),
-                    message: format!(
-                        "has {} tokens but the model's vocabulary has {}",
-                        tok.base_vocab_size(),
-                        decoder.config().vocab_size
-                    ),
-                });
-            }
-        }
         Ok(Self { decoder, tokenizer, source })
     }
 
@@ -108,5 +92,22 @@ impl Model {
             origin: self.source.describe(),
             message: "the model has no tokenizer.json; pass one with --tokenizer".into(),
         })
+    }
+}
+
+/// Added tokens may lie past the embedding matrix (Gemma 3's tokenizer adds an image token
+/// the text model has no row for); the decoder rejects such ids if they are ever fed. A
+/// base vocabulary larger than the model's means a tokenizer for another model.
+fn check_vocabulary(tokenizer: Option<&TextTokenizer>, cfg: &DecoderConfig) -> Result<()> {
+    match tokenizer {
+        Some(tok) if tok.base_vocab_size() > cfg.vocab_size => Err(LmError::Tokenizer {
+            origin: tok.origin().to_string(),
+            message: format!(
+                "has {} tokens but the model's vocabulary has {}",
+                tok.base_vocab_size(),
+                cfg.vocab_size
+            ),
+        }),
+        _ => Ok(()),
     }
 }

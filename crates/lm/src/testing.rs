@@ -182,7 +182,10 @@ pub fn hf_config_json(cfg: &DecoderConfig) -> serde_json::Value {
         "torch_dtype": "float32",
     });
     if cfg.family.is_gemma() {
-        json["query_pre_attn_scalar"] = serde_json::json!(1.0 / (cfg.attn_scale * cfg.attn_scale));
+        // transformers 5 validates this field as an integer.
+        let scalar = 1.0 / (cfg.attn_scale * cfg.attn_scale);
+        json["query_pre_attn_scalar"] =
+            if scalar.fract() == 0.0 { serde_json::json!(scalar as u64) } else { serde_json::json!(scalar) };
         json["attn_logit_softcapping"] = serde_json::json!(cfg.attn_softcap);
         json["final_logit_softcapping"] = serde_json::json!(cfg.final_softcap);
         json["layer_types"] = serde_json::json!(cfg

@@ -50,7 +50,7 @@ impl TextTokenizer {
         if model != "gpt2" {
             return Err(err(format!(
                 "tokenizer.ggml.model = {model:?}; only byte-level BPE (\"gpt2\") can be rebuilt from GGUF, \
-                 pass the model's tokenizer.json with --tokenizer"
+                 pass the model's tokenizer.json with --tokenizer or put it beside the GGUF file"
             )));
         }
         let tokens = gguf
@@ -91,7 +91,7 @@ impl TextTokenizer {
             other => {
                 return Err(err(format!(
                     "tokenizer.ggml.pre = {other:?} is not supported (expected gpt2, smollm or llama-bpe); \
-                     pass the model's tokenizer.json with --tokenizer"
+                     pass the model's tokenizer.json with --tokenizer or put it beside the GGUF file"
                 )))
             }
         };

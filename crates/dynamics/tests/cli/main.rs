@@ -1,0 +1,77 @@
+//! End-to-end tests of the `bae` binary on tiny seeded models written inside the tests.
+//! One test binary; one module per area.
+
+mod bad_input;
+mod commands;
+mod hub;
+mod reference;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bae_lm::testing::{random_weights, tiny_config, write_gguf, write_hf_dir};
+use bae_lm::{Batch, Family, ForwardRequest, HookPoint, LoadOptions, Model};
+use candle_core::{DType, Device, Tensor};
+
+fn bae(args: &[&str]) -> Output {
+    bae_env(args, &[])
+}
+
+fn bae_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bae"));
+    cmd.args(args).env_remove("HF_HUB_OFFLINE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run bae")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "bae failed:\n{}", stderr(o));
+}
+
+/// Fails unless bae exited non-zero, without panicking, with every `needle` in stderr.
+fn assert_clean_failure(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "bae succeeded but should have failed:\n{}", stdout(o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "bae panicked:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    hf: PathBuf,
+    gguf: PathBuf,
+}
+
+fn fixture(family: Family) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let cfg = tiny_config(family);
+    let weights = random_weights(&cfg, 21);
+    let hf = root.join("tiny-hf");
+    write_hf_dir(&hf, &cfg, &weights, 1).unwrap();
+    let gguf = root.join("tiny.gguf");
+    write_gguf(&gguf, &cfg, &weights).unwrap();
+    Fixture { _dir: dir, root, hf, gguf }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+}

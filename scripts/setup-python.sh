@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates .venv at the repository root with the Python packages the transformers parity
+# test and the comparison benchmark need (scripts/requirements-reference.txt).
+# Idempotent: an existing .venv with those packages is kept. The tests find it at
+# .venv/bin/python; BAE_PYTHON overrides that.
+#
+#   scripts/setup-python.sh
+#
+# torch from PyPI pulls its CUDA libraries (about 5 GB installed, 2-3 minutes); they are
+# loaded at import even on a CPU-only machine, so they cannot be left out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+requirements="scripts/requirements-reference.txt"
+stamp=".venv/.requirements"
+
+if [[ -x .venv/bin/python && -f "$stamp" ]] && cmp -s "$requirements" "$stamp"; then
+  echo "python: .venv is up to date"
+  exit 0
+fi
+"$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+.venv/bin/python -c "import torch, transformers, tokenizers, safetensors, gguf"
+cp "$requirements" "$stamp"
+echo "python: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"
