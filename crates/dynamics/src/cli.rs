@@ -47,8 +47,9 @@ pub struct ModelArgs {
     /// unless HF_HUB_OFFLINE=1).
     #[arg(long, short = 'm')]
     pub model: String,
-    /// A tokenizer.json to use instead of the model's own (needed for GGUF files whose
-    /// tokenizer is not byte-level BPE).
+    /// A tokenizer.json to use instead of the model's own. For a GGUF file the default is
+    /// a `tokenizer.json` beside it, else the tokenizer rebuilt from its metadata, which
+    /// works for byte-level BPE only (Gemma's SentencePiece vocabulary needs the file).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Dtype of weights and activations.
