@@ -1,4 +1,10 @@
-//! bae-train: binary autoencoder training on residual-stream activations (CPU
-//! reference path, and a CUDA path behind the `cuda` feature). The trainer arrives in
-//! its own stage; the crate exists now so the workspace has its final shape.
+//! bae-train: the activation store that harvested residual-stream rows live in, and
+//! binary autoencoder training on them (CPU reference path, and a CUDA path behind the
+//! `cuda` feature, in later stages).
 #![deny(missing_docs)]
+
+pub mod error;
+pub mod rng;
+pub mod store;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,220 @@
+//! The store's `index.json`: what the activations are (model, hook points, dtype, corpus,
+//! context length, BOS handling) and which shards are complete.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{io, Result, TrainError};
+
+/// The `format` value of every index this version writes.
+pub const FORMAT: &str = "bae.activation-store.v1";
+
+/// The index file's name inside a store directory.
+pub const INDEX_FILE: &str = "index.json";
+
+/// Per-row u32 tensors every shard holds besides the activations, so a row can be traced
+/// to its token: document index in the corpus (0-based, counting skipped empty ones),
+/// window of that document (documents longer than the context are cut into consecutive
+/// windows), position in the window as the model saw it, and the token id there.
+pub const ROW_FIELDS: [&str; 4] = ["doc", "window", "position", "token_id"];
+
+/// How activations are stored on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreDtype {
+    /// 4 bytes per value.
+    F32,
+    /// IEEE half: 2 bytes, range ±65504 (too small for Gemma's residuals).
+    F16,
+    /// bfloat16: 2 bytes, f32's range with 8 bits of mantissa.
+    Bf16,
+}
+
+impl StoreDtype {
+    /// The matching candle dtype.
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            StoreDtype::F32 => candle_core::DType::F32,
+            StoreDtype::F16 => candle_core::DType::F16,
+            StoreDtype::Bf16 => candle_core::DType::BF16,
+        }
+    }
+
+    /// Bytes per stored value.
+    pub fn size(self) -> usize {
+        match self {
+            StoreDtype::F32 => 4,
+            StoreDtype::F16 | StoreDtype::Bf16 => 2,
+        }
+    }
+
+    /// The lowercase name used in the index and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "f32",
+            StoreDtype::F16 => "f16",
+            StoreDtype::Bf16 => "bf16",
+        }
+    }
+}
+
+/// The model the activations came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    /// The `--model` argument as given (directory, GGUF file or Hub id).
+    pub spec: String,
+    /// Architecture family (Hugging Face `model_type`).
+    pub architecture: String,
+    /// Number of decoder blocks.
+    pub num_layers: usize,
+    /// Parameter count, a cheap check that the same weights are meant.
+    pub parameters: usize,
+    /// dtype the model ran in.
+    pub dtype: String,
+}
+
+/// The corpus the tokens came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusIdentity {
+    /// Path as given.
+    pub path: String,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+    /// "text" (one document per line), "jsonl" or "parquet".
+    pub format: String,
+    /// The JSONL field or Parquet column holding the text (None for plain text).
+    pub field: Option<String>,
+}
+
+/// Whether a BOS token was fed, and whether its rows were left out of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BosHandling {
+    /// Each window started with the model's BOS token.
+    pub prepended: bool,
+    /// Rows at BOS positions were not stored (their huge norms would dominate training).
+    pub skipped: bool,
+}
+
+/// Everything that defines a store's contents; a resumed run must match it exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreSpec {
+    /// The model.
+    pub model: ModelIdentity,
+    /// Hook point names, in the order their tensors appear.
+    pub hooks: Vec<String>,
+    /// Storage dtype of the activations.
+    pub dtype: StoreDtype,
+    /// Width of every activation row.
+    pub d_model: usize,
+    /// The corpus.
+    pub corpus: CorpusIdentity,
+    /// Longest window fed to the model, in tokens (BOS included).
+    pub context_length: usize,
+    /// BOS handling.
+    pub bos: BosHandling,
+    /// Rows to store in total (the store ends early if the corpus runs out).
+    pub tokens: u64,
+    /// Rows per shard (the last shard may hold fewer).
+    pub shard_rows: usize,
+}
+
+impl StoreSpec {
+    /// The first setting in which `self` and `other` differ, as (field, self's, other's).
+    pub fn first_difference(&self, other: &StoreSpec) -> Option<(String, String, String)> {
+        let a = serde_json::to_value(self).expect("spec serializes");
+        let b = serde_json::to_value(other).expect("spec serializes");
+        first_json_difference("", &a, &b)
+    }
+}
+
+fn first_json_difference(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<(String, String, String)> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => x.iter().find_map(|(k, va)| {
+            let vb = y.get(k).unwrap_or(&serde_json::Value::Null);
+            let key = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            first_json_difference(&key, va, vb)
+        }),
+        _ if a == b => None,
+        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
+}
+
+/// One complete shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name inside the store directory.
+    pub file: String,
+    /// Rows it holds.
+    pub rows: usize,
+}
+
+/// The whole index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreIndex {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// What the store holds.
+    pub spec: StoreSpec,
+    /// Complete shards, in row order. A shard is listed only once it is fully on disk.
+    pub shards: Vec<ShardEntry>,
+    /// Rows in all listed shards.
+    pub rows: u64,
+    /// Whether the run finished (all requested rows, or the corpus ran out).
+    pub complete: bool,
+}
+
+impl StoreIndex {
+    /// An empty index for `spec`.
+    pub fn new(spec: StoreSpec) -> Self {
+        Self { format: FORMAT.to_string(), spec, shards: Vec::new(), rows: 0, complete: false }
+    }
+
+    /// Reads and checks `dir/index.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(INDEX_FILE);
+        let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
+        let bad = |message: String| TrainError::Index { path: path.clone(), message };
+        let index: StoreIndex = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if index.format != FORMAT {
+            return Err(bad(format!("format {:?}, expected {FORMAT:?}", index.format)));
+        }
+        let listed: u64 = index.shards.iter().map(|s| s.rows as u64).sum();
+        if listed != index.rows {
+            return Err(bad(format!("shards hold {listed} rows but `rows` says {}", index.rows)));
+        }
+        if index.spec.hooks.is_empty() || index.spec.d_model == 0 || index.spec.shard_rows == 0 {
+            return Err(bad("`spec` needs at least one hook, d_model > 0 and shard_rows > 0".into()));
+        }
+        Ok(index)
+    }
+
+    /// Writes `dir/index.json` atomically (temporary file, fsync, rename).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(INDEX_FILE);
+        let tmp = dir.join(format!("{INDEX_FILE}.partial"));
+        let text = serde_json::to_string_pretty(self).expect("index serializes");
+        write_synced(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+        sync_dir(dir)
+    }
+}
+
+/// Writes bytes and flushes them to the disk before returning.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).map_err(io("creating", path))?;
+    file.write_all(bytes).map_err(io("writing", path))?;
+    file.sync_all().map_err(io("writing", path))
+}
+
+/// Makes renames inside `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing", dir))?;
+    Ok(())
+}
