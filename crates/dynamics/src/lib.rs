@@ -1,4 +1,11 @@
 //! bae-dynamics: feature-set entropy dynamics of language models, and the `bae`
-//! command-line tool. The measurement code arrives with the entropy stages; for now
-//! this crate holds the CLI, which hosts models through bae-lm.
+//! command-line tool. So far: reading corpora and harvesting residual-stream
+//! activations into an activation store; the entropy measurements arrive in later
+//! stages.
 #![deny(missing_docs)]
+
+pub mod corpus;
+pub mod error;
+pub mod harvest;
+
+pub use error::{DynamicsError, Result};

@@ -2,6 +2,7 @@
 
 mod bench;
 mod generate;
+mod harvest;
 mod hidden_states;
 mod inspect;
 
@@ -13,6 +14,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::HiddenStates(args) => hidden_states::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Harvest(args) => harvest::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
     }
 }

@@ -225,3 +225,30 @@ fn all_rows_of(source: &dyn RowSource, d: usize) -> Vec<Vec<f32>> {
         .flat_map(|i| source.read_chunk(i).unwrap().chunks(d).map(|r| r.to_vec()).collect::<Vec<_>>())
         .collect()
 }
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_fails_cleanly_and_leaves_a_resumable_store() {
+    // Writes to /dev/full fail with ENOSPC, as on a full disk.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let mut w = StoreWriter::create(&out, spec(40, 16, StoreDtype::F32)).unwrap();
+    w.push(batch(0, 16, StoreDtype::F32)).unwrap();
+    // Wait until the first shard is listed, then make the next shard's write fail.
+    for _ in 0..500 {
+        if StoreIndex::read(&out).unwrap().shards.len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::os::unix::fs::symlink("/dev/full", out.join("shard-00001.safetensors.partial")).unwrap();
+    let pushed = w.push(batch(16, 24, StoreDtype::F32));
+    let err = pushed.and_then(|()| w.finish().map(|_| ())).unwrap_err().to_string();
+    assert!(err.contains("shard-00001.safetensors.partial") && err.contains("No space left"), "{err}");
+    assert!(!out.join("shard-00001.safetensors.partial").exists(), "the failed temporary file stays behind");
+    let index = StoreIndex::read(&out).unwrap();
+    assert_eq!((index.rows, index.complete), (16, false));
+    let mut w = StoreWriter::resume(&out, spec(40, 16, StoreDtype::F32)).unwrap();
+    w.push(batch(16, 24, StoreDtype::F32)).unwrap();
+    assert_eq!(w.finish().unwrap().rows, 40);
+}

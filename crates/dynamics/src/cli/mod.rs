@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod harvest;
+
+pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
+
 /// Mechanistic interpretability with binary autoencoders.
 #[derive(Debug, Parser)]
 #[command(name = "bae", version, about, long_about = None)]
@@ -22,13 +26,16 @@ pub enum Command {
     HiddenStates(HiddenStatesArgs),
     /// Greedily continue a prompt, and print the prompt's mean next-token NLL.
     Generate(GenerateArgs),
+    /// Run a corpus through a model and store residual-stream activations on disk.
+    Harvest(HarvestArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
 
 /// Weight and activation dtype.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DtypeArg {
     /// 32-bit float (default; fastest on CPUs).
     F32,

@@ -1,0 +1,240 @@
+//! `bae harvest`: a corpus through a model, residual-stream rows into an activation store.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bae_dynamics::corpus::{Corpus, CorpusFormat};
+use bae_dynamics::harvest::{harvest, HarvestSettings, Progress, WindowPlan};
+use bae_lm::select_hooks;
+use bae_train::store::{BosHandling, CorpusIdentity, ModelIdentity, StoreDtype, StoreSpec, StoreWriter};
+use serde::Deserialize;
+
+use crate::cli::harvest::FormatArg;
+use crate::cli::{DtypeArg, HarvestArgs, HarvestOptions, ModelArgs, StoreDtypeArg};
+use crate::model_args::load_model;
+
+/// A run config file; tables for later stages join `harvest` here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunConfig {
+    /// Options of `bae harvest`.
+    #[serde(default)]
+    harvest: HarvestOptions,
+}
+
+fn read_config(path: &Path) -> anyhow::Result<HarvestOptions> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let config: RunConfig =
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+    Ok(config.harvest)
+}
+
+fn required<T>(value: Option<T>, flag: &str, config: Option<&PathBuf>) -> anyhow::Result<T> {
+    match value {
+        Some(v) => Ok(v),
+        None => match config {
+            Some(c) => {
+                bail!("missing --{flag} (or `{}` in [harvest] of {})", flag.replace('-', "_"), c.display())
+            }
+            None => bail!("missing --{flag}"),
+        },
+    }
+}
+
+pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
+    let from_file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => HarvestOptions::default(),
+    };
+    let o = args.options.clone().or(from_file);
+    let config = args.config.as_ref();
+    let model_spec = required(o.model, "model", config)?;
+    let corpus_path = required(o.corpus, "corpus", config)?;
+    let tokens = required(o.tokens, "tokens", config)?;
+    let out = required(o.out, "out", config)?;
+    let ctx = o.ctx.unwrap_or(128);
+    let batch = o.batch.unwrap_or(8);
+    let shard_mb = o.shard_mb.unwrap_or(64.0);
+    if !(shard_mb.is_finite() && shard_mb > 0.0) {
+        bail!("--shard-mb must be a positive number of MiB, got {shard_mb}");
+    }
+    let skip_bos = o.skip_bos.unwrap_or(false);
+    let dtype = match o.dtype.unwrap_or(StoreDtypeArg::F32) {
+        StoreDtypeArg::F32 => StoreDtype::F32,
+        StoreDtypeArg::F16 => StoreDtype::F16,
+        StoreDtypeArg::Bf16 => StoreDtype::Bf16,
+    };
+    for (name, value) in [("tokens", tokens as usize), ("ctx", ctx), ("batch", batch)] {
+        if value == 0 {
+            bail!("--{name} must be at least 1");
+        }
+    }
+    let format = match o.format {
+        Some(FormatArg::Text) => CorpusFormat::Text,
+        Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
+        Some(FormatArg::Parquet) => CorpusFormat::Parquet,
+        None => CorpusFormat::from_extension(&corpus_path),
+    };
+    // Cheap checks first: the corpus (and its Parquet column) before the model loads.
+    let corpus = Corpus::open(&corpus_path, format, o.field.as_deref().unwrap_or("text"))?;
+    let model_dtype = o.model_dtype.unwrap_or(DtypeArg::F32);
+    let model =
+        load_model(&ModelArgs { model: model_spec.clone(), tokenizer: o.tokenizer, dtype: model_dtype })?;
+    let cfg = model.config();
+    let hooks = select_hooks(o.hooks.as_deref().unwrap_or("blocks.*.hook_resid_post"), cfg.num_layers)?;
+    if ctx > cfg.max_position_embeddings {
+        bail!("--ctx {ctx} exceeds the model's context length {}", cfg.max_position_embeddings);
+    }
+    let tokenizer = model.tokenizer()?;
+    let bos = if tokenizer.adds_bos()? { tokenizer.bos_id().or(cfg.bos_token_id) } else { None };
+    let row_bytes = hooks.len() * cfg.hidden_size * dtype.size();
+    let spec = StoreSpec {
+        model: ModelIdentity {
+            spec: model_spec,
+            architecture: cfg.family.name().to_string(),
+            num_layers: cfg.num_layers,
+            parameters: cfg.parameter_count(),
+            dtype: format!("{:?}", model_dtype).to_lowercase(),
+        },
+        hooks: hooks.iter().map(|h| h.to_string()).collect(),
+        dtype,
+        d_model: cfg.hidden_size,
+        corpus: CorpusIdentity {
+            path: corpus_path.display().to_string(),
+            sha256: corpus.sha256().to_string(),
+            format: format.name().to_string(),
+            field: corpus.field().map(str::to_string),
+        },
+        context_length: ctx,
+        bos: BosHandling { prepended: bos.is_some(), skipped: skip_bos && bos.is_some() },
+        tokens,
+        shard_rows: ((shard_mb * (1 << 20) as f64) as usize / row_bytes).max(1),
+    };
+    let existed = out.exists();
+    let writer = if args.resume { StoreWriter::resume(&out, spec) } else { StoreWriter::create(&out, spec) }
+        .with_context(|| format!("opening the store in {}", out.display()))?;
+    let resumed_at = writer.rows();
+    if args.resume {
+        eprintln!("resuming {} at {resumed_at} of {tokens} rows", out.display());
+    }
+    let settings = HarvestSettings {
+        hooks,
+        batch,
+        windows: WindowPlan { context_length: ctx, bos },
+        skip_bos: skip_bos && bos.is_some(),
+        dtype,
+    };
+    let mut display = ProgressDisplay::new(tokens, resumed_at);
+    let started = Instant::now();
+    let summary = match harvest(&model, &corpus, &settings, writer, &mut |p| display.update(p)) {
+        Ok(summary) => summary,
+        Err(e) => {
+            if !args.resume {
+                remove_if_empty(&out, existed);
+            }
+            return Err(anyhow::Error::new(e).context(format!("harvesting into {}", out.display())));
+        }
+    };
+    display.finish();
+    eprintln!(
+        "stored {} rows x {} hook points ({}) in {}{}",
+        summary.rows,
+        settings.hooks.len(),
+        dtype.name(),
+        out.display(),
+        if summary.corpus_exhausted && summary.rows < tokens {
+            " (the corpus ran out before --tokens)"
+        } else {
+            ""
+        }
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ran {} tokens in {seconds:.1} s ({:.1} tokens/s){}",
+        summary.tokens_run,
+        summary.tokens_run as f64 / seconds.max(1e-9),
+        peak_memory_mib().map(|m| format!(", peak memory {m:.0} MiB")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux's VmHWM), for the benchmarks.
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// A new store that failed before its first shard is removed again, so the failure
+/// leaves nothing behind; one with complete shards stays, resumable.
+fn remove_if_empty(dir: &Path, existed: bool) {
+    let Ok(index) = bae_train::store::StoreIndex::read(dir) else { return };
+    if index.rows > 0 {
+        return;
+    }
+    let _ = std::fs::remove_file(dir.join(bae_train::store::INDEX_FILE));
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    if !existed {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// A progress bar on a terminal; a log line every 10 seconds otherwise.
+struct ProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    resumed_at: u64,
+}
+
+impl ProgressDisplay {
+    fn new(target: u64, resumed_at: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(target);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} rows  {msg}  elapsed {elapsed_precise}  ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_position(resumed_at);
+            bar
+        });
+        Self { bar, last_line: Instant::now(), resumed_at }
+    }
+
+    fn update(&mut self, p: Progress) {
+        let rate = p.tokens_run as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(p.rows);
+                bar.set_message(format!("{rate:.0} tokens/s"));
+            }
+            None if self.last_line.elapsed() >= Duration::from_secs(10) || p.rows >= p.rows_target => {
+                self.last_line = Instant::now();
+                let done = (p.rows - self.resumed_at) as f64;
+                let left = p.rows_target.saturating_sub(p.rows) as f64;
+                let eta = if done > 0.0 { p.elapsed.as_secs_f64() * left / done } else { f64::NAN };
+                eprintln!(
+                    "harvest: {}/{} rows, {rate:.0} tokens/s, elapsed {:.0} s, ETA {eta:.0} s",
+                    p.rows,
+                    p.rows_target,
+                    p.elapsed.as_secs_f64()
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

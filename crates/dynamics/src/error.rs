@@ -1,0 +1,42 @@
+//! The error type of the bae-dynamics library. Variants name the file, line, field or
+//! value at fault and what was expected.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading corpora or harvesting.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamicsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The corpus is malformed at a specific place.
+    #[error("corpus {path}, {location}: {message}")]
+    Corpus {
+        /// The corpus file.
+        path: PathBuf,
+        /// Where ("line 12", "row 40", "column `text`", ...).
+        location: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// A setting is out of range or inconsistent.
+    #[error("{0}")]
+    Input(String),
+    /// From the model.
+    #[error(transparent)]
+    Lm(#[from] bae_lm::LmError),
+    /// From the activation store.
+    #[error(transparent)]
+    Train(#[from] bae_train::TrainError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result with [`DynamicsError`].
+pub type Result<T> = std::result::Result<T, DynamicsError>;

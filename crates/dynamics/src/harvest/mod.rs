@@ -1,0 +1,201 @@
+//! Harvesting: documents → windows → hooked forward passes in batches → rows in an
+//! activation store. The row stream is deterministic (same corpus, model and settings
+//! give the same rows in the same batches), which is what makes `--resume` produce a
+//! store identical to an uninterrupted run: batches whose rows are all stored are
+//! skipped without running the model, and the batch that straddles the end is run in
+//! full and its first rows dropped.
+
+mod windows;
+
+use std::time::{Duration, Instant};
+
+use bae_lm::{Batch, ForwardRequest, HookPoint, Model, Padding};
+use bae_train::store::{RowBatch, StoreDtype, StoreWriter};
+use candle_core::{DType, Tensor};
+
+pub use windows::{Window, WindowPlan};
+
+use crate::corpus::Corpus;
+use crate::error::{DynamicsError, Result};
+
+/// What to harvest and how.
+#[derive(Debug, Clone)]
+pub struct HarvestSettings {
+    /// Hook points, in the store's order.
+    pub hooks: Vec<HookPoint>,
+    /// Windows per forward pass.
+    pub batch: usize,
+    /// Windowing.
+    pub windows: WindowPlan,
+    /// Leave rows at BOS positions out of the store.
+    pub skip_bos: bool,
+    /// Storage dtype.
+    pub dtype: StoreDtype,
+}
+
+/// Where a harvest stands, reported after every batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Rows in the store (including those of an earlier, resumed run).
+    pub rows: u64,
+    /// Rows the store will hold when done (the corpus may run out first).
+    pub rows_target: u64,
+    /// Tokens run through the model in this run.
+    pub tokens_run: u64,
+    /// Time since this run started.
+    pub elapsed: Duration,
+}
+
+/// What a finished harvest did.
+#[derive(Debug, Clone, Copy)]
+pub struct HarvestSummary {
+    /// Rows in the store.
+    pub rows: u64,
+    /// Tokens run through the model in this run (padding excluded).
+    pub tokens_run: u64,
+    /// Documents read (in this run, including ones skipped on resume).
+    pub documents: u64,
+    /// Whether the corpus ran out before the token target.
+    pub corpus_exhausted: bool,
+}
+
+/// Runs the harvest into `writer` (fresh or resumed) and finishes the store.
+pub fn harvest(
+    model: &Model,
+    corpus: &Corpus,
+    settings: &HarvestSettings,
+    mut writer: StoreWriter,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<HarvestSummary> {
+    settings.windows.validate()?;
+    if settings.batch == 0 {
+        return Err(DynamicsError::Input("batch must be at least 1 window".into()));
+    }
+    let tokenizer = model.tokenizer()?;
+    let start = Instant::now();
+    let rows_target = writer.spec().tokens;
+    let mut to_skip = writer.rows();
+    let mut summary =
+        HarvestSummary { rows: writer.rows(), tokens_run: 0, documents: 0, corpus_exhausted: false };
+    let mut pending: Vec<Window> = Vec::with_capacity(settings.batch);
+    let mut documents = corpus.documents()?;
+    loop {
+        if writer.rows_wanted() == 0 {
+            break;
+        }
+        // Fill a batch of windows; documents may span batches.
+        while pending.len() < settings.batch {
+            match documents.next() {
+                Some(doc) => {
+                    summary.documents += 1;
+                    let doc = doc?;
+                    pending.extend(settings.windows.windows(&doc, tokenizer)?);
+                }
+                None => break,
+            }
+        }
+        if pending.is_empty() {
+            summary.corpus_exhausted = true;
+            break;
+        }
+        let take = pending.len().min(settings.batch);
+        let batch: Vec<Window> = pending.drain(..take).collect();
+        let rows_in_batch: u64 = batch.iter().map(|w| rows_of(w, settings.skip_bos) as u64).sum();
+        if rows_in_batch <= to_skip {
+            // Stored by the run being resumed.
+            to_skip -= rows_in_batch;
+            continue;
+        }
+        let mut rows = run_batch(model, &batch, settings)?;
+        summary.tokens_run += batch.iter().map(|w| w.tokens.len() as u64).sum::<u64>();
+        if to_skip > 0 {
+            rows = drop_first(rows, to_skip as usize)?;
+            to_skip = 0;
+        }
+        writer.push(rows)?;
+        summary.rows = writer.rows();
+        progress(Progress {
+            rows: summary.rows,
+            rows_target,
+            tokens_run: summary.tokens_run,
+            elapsed: start.elapsed(),
+        });
+    }
+    if summary.rows == 0 && summary.corpus_exhausted {
+        return Err(DynamicsError::Input(format!(
+            "corpus {} has no text to harvest (every document is empty{})",
+            corpus.path().display(),
+            if settings.skip_bos { " or holds only the BOS row, which --skip-bos drops" } else { "" }
+        )));
+    }
+    let index = writer.finish()?;
+    summary.rows = index.rows;
+    Ok(summary)
+}
+
+/// Rows a window contributes.
+fn rows_of(window: &Window, skip_bos: bool) -> usize {
+    window.tokens.len() - usize::from(window.bos && skip_bos)
+}
+
+/// One forward pass over a batch of windows, giving its rows for every hook point.
+fn run_batch(model: &Model, windows: &[Window], settings: &HarvestSettings) -> Result<RowBatch> {
+    let sequences: Vec<Vec<u32>> = windows.iter().map(|w| w.tokens.clone()).collect();
+    let batch = Batch::new(&sequences, 0, Padding::Right, model.decoder.device())?;
+    let out = model.decoder.forward(&batch, &ForwardRequest::capture(&settings.hooks))?;
+    let mut rows =
+        RowBatch { activations: Vec::new(), doc: vec![], window: vec![], position: vec![], token_id: vec![] };
+    for w in windows {
+        let first = usize::from(w.bos && settings.skip_bos);
+        for (position, &token) in w.tokens.iter().enumerate().skip(first) {
+            rows.doc.push(w.doc);
+            rows.window.push(w.window);
+            rows.position.push(position as u32);
+            rows.token_id.push(token);
+        }
+    }
+    for hook in &settings.hooks {
+        let acts = &out.activations[hook];
+        let mut pieces = Vec::with_capacity(windows.len());
+        for (b, w) in windows.iter().enumerate() {
+            let first = usize::from(w.bos && settings.skip_bos);
+            let unpadded = batch.unpad(acts, b)?;
+            pieces.push(unpadded.narrow(0, first, w.tokens.len() - first)?);
+        }
+        let matrix = Tensor::cat(&pieces, 0)?;
+        rows.activations.push(to_store_dtype(&matrix, settings.dtype, hook)?);
+    }
+    Ok(rows)
+}
+
+/// Converts to the storage dtype, refusing values f16 cannot hold rather than storing
+/// infinities.
+fn to_store_dtype(matrix: &Tensor, dtype: StoreDtype, hook: &HookPoint) -> Result<Tensor> {
+    if dtype == StoreDtype::F16 {
+        let largest = matrix.to_dtype(DType::F32)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        if largest > f32::from(half::f16::MAX) {
+            return Err(DynamicsError::Input(format!(
+                "{hook} reaches |x| = {largest:.0}, beyond f16's range (65504); store as bf16 or f32 (--dtype)"
+            )));
+        }
+    }
+    Ok(matrix.to_dtype(dtype.candle())?)
+}
+
+fn drop_first(rows: RowBatch, n: usize) -> Result<RowBatch> {
+    let keep = rows.rows() - n;
+    Ok(RowBatch {
+        activations: rows
+            .activations
+            .iter()
+            .map(|t| t.narrow(0, n, keep))
+            .collect::<candle_core::Result<_>>()?,
+        doc: rows.doc[n..].to_vec(),
+        window: rows.window[n..].to_vec(),
+        position: rows.position[n..].to_vec(),
+        token_id: rows.token_id[n..].to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
