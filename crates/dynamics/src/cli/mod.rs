@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod harvest;
+mod store;
 
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
+pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
 
 /// Mechanistic interpretability with binary autoencoders.
 #[derive(Debug, Parser)]
@@ -28,6 +30,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run a corpus through a model and store residual-stream activations on disk.
     Harvest(HarvestArgs),
+    /// Look into activation stores and activation files.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -5,8 +5,9 @@ mod generate;
 mod harvest;
 mod hidden_states;
 mod inspect;
+mod store;
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command, StoreCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::HiddenStates(args) => hidden_states::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Harvest(args) => harvest::run(&args),
+        Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
     }
 }

@@ -260,3 +260,59 @@ fn bad_harvest_zero_tokens_and_missing_corpus() {
     assert_clean_failure(&bae(&harvest_args(&f.hf, &missing, &out, &[])), &["nope.txt"]);
     assert!(!out.exists());
 }
+
+// ---- bae store stats: both row sources, streamed ----
+
+#[test]
+fn store_stats_agree_between_a_store_and_the_same_rows_in_a_plain_file() {
+    let f = fixture(Family::Llama);
+    let corpus = write_text_corpus(&f.root);
+    let out = f.root.join("store");
+    assert_ok(&bae(&harvest_args(&f.hf, &corpus, &out, &[])));
+    let hook = "blocks.1.hook_resid_post";
+    let index = StoreIndex::read(&out).unwrap();
+    let parts: Vec<Tensor> = index
+        .shards
+        .iter()
+        .map(|s| candle_core::safetensors::load(out.join(&s.file), &Device::Cpu).unwrap()[hook].clone())
+        .collect();
+    let all = Tensor::cat(&parts, 0).unwrap();
+    let file = f.root.join("acts.safetensors");
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("resid".to_string(), all.clone())]),
+        &file,
+    )
+    .unwrap();
+    let norms: Vec<f32> = all.sqr().unwrap().sum(1).unwrap().sqrt().unwrap().to_vec1().unwrap();
+    let want_norm = norms.iter().map(|&x| x as f64).sum::<f64>() / norms.len() as f64;
+
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let run = bae(args);
+        assert_ok(&run);
+        serde_json::from_str(&stdout(&run)).unwrap()
+    };
+    let a =
+        json_of(&["store", "stats", "--store", s(&out), "--hook", hook, "--shuffle-rows", "10", "--json"]);
+    let b = json_of(&["store", "stats", "--acts", s(&file), "--tensor", "resid", "--json"]);
+    assert_eq!(a["rows"], 60);
+    assert_eq!(b["rows"], 60);
+    for key in ["mean_l2_norm", "max_abs", "mean_of_dimension_stds"] {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{key}: {x} vs {y}");
+    }
+    let got = a["mean_l2_norm"].as_f64().unwrap();
+    assert!((got - want_norm).abs() <= 1e-4 * want_norm, "{got} vs {want_norm}");
+
+    assert_clean_failure(
+        &bae(&["store", "stats", "--store", s(&out), "--hook", "blocks.9.hook_resid_post"]),
+        &["no hook point `blocks.9.hook_resid_post`", "hook_embed"],
+    );
+    assert_clean_failure(
+        &bae(&["store", "stats", "--acts", s(&file), "--tensor", "x"]),
+        &["no tensor `x`", "resid"],
+    );
+    // A usage error: clap's exit status 2 and its message naming the missing flag.
+    let run = bae(&["store", "stats", "--store", s(&f.root)]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("--hook"), "{}", stderr(&run));
+}
