@@ -119,3 +119,25 @@ fn bench_forward_reports_all_variants() {
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(|r| r["tokens_per_s"].as_f64().unwrap() > 0.0));
 }
+
+#[test]
+fn inspect_shows_gemma_specifics_from_either_source() {
+    let f = fixture(Family::Gemma3);
+    for model in [&f.hf, &f.gguf] {
+        let out = bae(&["inspect", "--model", s(model), "--json"]);
+        assert_ok(&out);
+        let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(json["architecture"], "gemma3_text");
+        assert_eq!(json["sliding_window"], 6);
+        assert_eq!(json["global_blocks"], serde_json::json!([1]));
+        assert_eq!(json["rope_local_theta"], 10000.0);
+        assert_eq!(json["activation"], "gelu_tanh");
+        assert_eq!(json["embed_scale"], 8.0);
+        assert_eq!(json["parameters"], tiny_config(Family::Gemma3).parameter_count());
+    }
+    let f = fixture(Family::Gemma2);
+    let out = bae(&["inspect", "--model", s(&f.gguf)]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("attn softcap     5.0") && text.contains("final softcap    3.0"), "{text}");
+}
