@@ -3,6 +3,7 @@
 //! `cuda` feature, in later stages).
 #![deny(missing_docs)]
 
+pub mod bits;
 pub mod error;
 pub mod rng;
 pub mod store;

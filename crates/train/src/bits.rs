@@ -1,0 +1,225 @@
+//! Binary codes packed 64 rows to a `u64` word, feature by feature, and the statistics
+//! the method needs from them: per-feature counts of ones (popcount), the sum of
+//! per-feature Bernoulli entropies in bits, and the covariance term from pairwise
+//! co-occurrence counts. This is the CPU twin of the fused binarize-and-popcount GPU
+//! kernel; [`reference`] holds the slow float versions it is tested against.
+
+/// Codes of `rows` rows and `features` features, column-major: feature `j`'s bits are
+/// `words[j * words_per_feature ..][..words_per_feature]`, row `r` at bit `r % 64` of
+/// word `r / 64`. Bits past `rows` in the last word are zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedCodes {
+    rows: usize,
+    features: usize,
+    words_per_feature: usize,
+    words: Vec<u64>,
+}
+
+impl PackedCodes {
+    /// Binarizes row-major pre-activations `[rows, features]` (bit = pre > 0) and packs
+    /// them in one pass over blocks of 64 rows.
+    pub fn from_preactivations(pre: &[f32], rows: usize, features: usize) -> Self {
+        assert_eq!(pre.len(), rows * features, "pre-activations are not [rows, features]");
+        let words_per_feature = rows.div_ceil(64);
+        let mut words = vec![0u64; features * words_per_feature];
+        for block in 0..words_per_feature {
+            let first = block * 64;
+            let last = (first + 64).min(rows);
+            for r in first..last {
+                let shift = r - first;
+                let row = &pre[r * features..(r + 1) * features];
+                for (j, &x) in row.iter().enumerate() {
+                    // Branch-free: the comparison is the bit.
+                    words[j * words_per_feature + block] |= ((x > 0.0) as u64) << shift;
+                }
+            }
+        }
+        Self { rows, features, words_per_feature, words }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of features.
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// The packed words of feature `j`.
+    pub fn feature(&self, j: usize) -> &[u64] {
+        &self.words[j * self.words_per_feature..(j + 1) * self.words_per_feature]
+    }
+
+    /// Whether row `r` has feature `j` on.
+    pub fn bit(&self, r: usize, j: usize) -> bool {
+        self.feature(j)[r / 64] >> (r % 64) & 1 == 1
+    }
+
+    /// Ones per feature.
+    pub fn counts(&self) -> Vec<u64> {
+        (0..self.features).map(|j| self.feature(j).iter().map(|w| w.count_ones() as u64).sum()).collect()
+    }
+
+    /// Rows where both features `j` and `k` are on.
+    pub fn co_count(&self, j: usize, k: usize) -> u64 {
+        self.feature(j).iter().zip(self.feature(k)).map(|(a, b)| (a & b).count_ones() as u64).sum()
+    }
+
+    /// Σ_{j≠k} |Cov(z_j, z_k)| with the unbiased (rows − 1) covariance, from counts:
+    /// Cov = (n_jk − n_j n_k / B) / (B − 1). Zero for fewer than two rows.
+    pub fn covariance_sum(&self) -> f64 {
+        if self.rows < 2 {
+            return 0.0;
+        }
+        let b = self.rows as f64;
+        let counts = self.counts();
+        let mut sum = 0.0;
+        for j in 0..self.features {
+            for k in j + 1..self.features {
+                let cov = (self.co_count(j, k) as f64 - counts[j] as f64 * counts[k] as f64 / b) / (b - 1.0);
+                sum += 2.0 * cov.abs();
+            }
+        }
+        sum
+    }
+}
+
+/// Entropy in bits of a Bernoulli(p): −p log2 p − (1−p) log2(1−p), 0 at p = 0 and 1.
+pub fn bernoulli_entropy(p: f64) -> f64 {
+    let term = |q: f64| if q > 0.0 { -q * q.log2() } else { 0.0 };
+    term(p) + term(1.0 - p)
+}
+
+/// Sum over features of the Bernoulli entropy of each feature's frequency, in bits,
+/// from counts of ones among `rows` rows (the feature-set entropy estimate).
+pub fn entropy_bits(counts: &[u64], rows: usize) -> f64 {
+    counts.iter().map(|&c| bernoulli_entropy(c as f64 / rows as f64)).sum()
+}
+
+/// Slow float versions, written the way the method's formulas read, to test against.
+pub mod reference {
+    use super::bernoulli_entropy;
+
+    /// z = 1 where pre > 0, as f32, row-major.
+    pub fn binarize(pre: &[f32]) -> Vec<f32> {
+        pre.iter().map(|&x| if x > 0.0 { 1.0 } else { 0.0 }).collect()
+    }
+
+    /// Σ_j h(mean_r z_rj).
+    pub fn entropy_bits(z: &[f32], rows: usize, features: usize) -> f64 {
+        (0..features)
+            .map(|j| {
+                bernoulli_entropy((0..rows).map(|r| z[r * features + j] as f64).sum::<f64>() / rows as f64)
+            })
+            .sum()
+    }
+
+    /// Σ_{j≠k} |Cov(z_j, z_k)|, unbiased, by the textbook two-pass formula.
+    pub fn covariance_sum(z: &[f32], rows: usize, features: usize) -> f64 {
+        let col = |j: usize| (0..rows).map(move |r| z[r * features + j] as f64);
+        let means: Vec<f64> = (0..features).map(|j| col(j).sum::<f64>() / rows as f64).collect();
+        let mut sum = 0.0;
+        for j in 0..features {
+            for k in 0..features {
+                if j != k {
+                    let cov: f64 =
+                        col(j).zip(col(k)).map(|(a, b)| (a - means[j]) * (b - means[k])).sum::<f64>()
+                            / (rows as f64 - 1.0);
+                    sum += cov.abs();
+                }
+            }
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random_pre(rows: usize, features: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        // Per-feature bias so frequencies vary from rare to dense.
+        let bias: Vec<f32> = (0..features).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
+        (0..rows * features).map(|i| rng.unit_f32() * 2.0 - 1.0 + bias[i % features] * 0.9).collect()
+    }
+
+    #[test]
+    fn packing_keeps_every_bit_including_a_ragged_last_word() {
+        for rows in [1, 63, 64, 65, 130] {
+            let pre = random_pre(rows, 7, rows as u64);
+            let packed = PackedCodes::from_preactivations(&pre, rows, 7);
+            for r in 0..rows {
+                for j in 0..7 {
+                    assert_eq!(packed.bit(r, j), pre[r * 7 + j] > 0.0, "rows {rows}, r {r}, j {j}");
+                }
+            }
+            // No stray bits past the last row.
+            let last = packed.feature(6)[rows.div_ceil(64) - 1];
+            if rows % 64 != 0 {
+                assert_eq!(last >> (rows % 64), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn entropy_and_covariance_match_the_float_reference() {
+        let (rows, features) = (200, 9);
+        let pre = random_pre(rows, features, 3);
+        let packed = PackedCodes::from_preactivations(&pre, rows, features);
+        let z = reference::binarize(&pre);
+        let fast = entropy_bits(&packed.counts(), rows);
+        let slow = reference::entropy_bits(&z, rows, features);
+        assert!((fast - slow).abs() < 1e-9, "{fast} vs {slow}");
+        let fast = packed.covariance_sum();
+        let slow = reference::covariance_sum(&z, rows, features);
+        assert!((fast - slow).abs() < 1e-9 * slow.max(1.0), "{fast} vs {slow}");
+    }
+
+    #[test]
+    fn entropy_has_the_closed_form_values() {
+        // Columns with p = 1/2 carry one bit each; constant columns none.
+        let rows = 128;
+        let features = 5;
+        let pre: Vec<f32> = (0..rows)
+            .flat_map(|r| {
+                (0..features).map(move |j| {
+                    if j < 3 {
+                        if (r >> j) & 1 == 1 {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    } else if j == 3 {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                })
+            })
+            .collect();
+        let packed = PackedCodes::from_preactivations(&pre, rows, features);
+        assert_eq!(packed.counts(), vec![64, 64, 64, 128, 0]);
+        assert!((entropy_bits(&packed.counts(), rows) - 3.0).abs() < 1e-12);
+        assert_eq!(bernoulli_entropy(0.0), 0.0);
+        assert_eq!(bernoulli_entropy(1.0), 0.0);
+        assert!((bernoulli_entropy(0.25) - 0.811_278_124_459_132_8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn covariance_is_near_zero_for_independent_columns_and_large_for_duplicates() {
+        let rows = 4096;
+        let mut rng = SplitMix64::new(11);
+        let independent: Vec<f32> = (0..rows * 4).map(|_| rng.unit_f32() - 0.5).collect();
+        let packed = PackedCodes::from_preactivations(&independent, rows, 4);
+        // 12 ordered pairs, each |cov| ~ 0.25 / sqrt(rows) = 0.004.
+        assert!(packed.covariance_sum() < 12.0 * 0.02, "{}", packed.covariance_sum());
+        let duplicated: Vec<f32> = (0..rows).flat_map(|r| [independent[r * 4]; 4]).collect();
+        let packed = PackedCodes::from_preactivations(&duplicated, rows, 4);
+        // Four copies of one fair column: each of 12 pairs has cov ≈ 1/4.
+        assert!((packed.covariance_sum() - 3.0).abs() < 0.1, "{}", packed.covariance_sum());
+    }
+}
