@@ -3,6 +3,7 @@
 //! `cuda` feature, in later stages).
 #![deny(missing_docs)]
 
+pub mod bae;
 pub mod bits;
 pub mod error;
 pub mod rng;
