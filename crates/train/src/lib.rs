@@ -5,7 +5,9 @@
 
 pub mod bae;
 pub mod bits;
+pub mod config;
 pub mod error;
+pub mod optim;
 pub mod rng;
 pub mod store;
 
