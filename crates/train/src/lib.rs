@@ -5,8 +5,10 @@
 
 pub mod bae;
 pub mod bits;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod optim;
 pub mod rng;
 pub mod store;

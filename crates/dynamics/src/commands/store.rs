@@ -51,18 +51,17 @@ pub fn stats(args: &StoreStatsArgs) -> anyhow::Result<()> {
         (0..d).map(|j| (sum_sq[j] / nf - (sum[j] / nf).powi(2)).max(0.0).sqrt()).sum::<f64>() / d as f64;
     let mean_norm = norm_sum / nf;
     let mean_of_means = sum.iter().sum::<f64>() / nf / d as f64;
-    let finite = max_abs.is_finite();
     if args.json {
         let json = serde_json::json!({
             "rows": n, "total_rows": source.rows(), "d": d, "mean_l2_norm": mean_norm,
             "max_abs": max_abs, "mean_of_dimension_means": mean_of_means,
-            "mean_of_dimension_stds": mean_std, "all_finite": finite,
+            "mean_of_dimension_stds": mean_std,
         });
         return print(&format!("{}\n", serde_json::to_string_pretty(&json)?));
     }
     print(&format!(
         "rows read        {n} of {}\nd                {d}\nmean L2 norm     {mean_norm:.4}\nmax |x|          {max_abs:.4}\n\
-         mean of means    {mean_of_means:.6}\nmean of stds     {mean_std:.6}\nall finite       {finite}\n",
+         mean of means    {mean_of_means:.6}\nmean of stds     {mean_std:.6}\n",
         source.rows()
     ))
 }

@@ -8,4 +8,4 @@ pub mod train;
 
 pub use estimator::{binarize, Estimator};
 pub use model::{BaeOutput, BinaryAutoencoder};
-pub use train::{train_in_memory, EpochMetrics, LossWeights, TrainSettings};
+pub use train::{synthetic_bits, train_in_memory, EpochMetrics, Split, Trainer};

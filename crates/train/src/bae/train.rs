@@ -1,140 +1,303 @@
-//! A training loop over rows held in memory: seeded shuffles, Adam, the entropy term
-//! switched on from epoch E0, and per-epoch metrics on the training and validation rows
-//! computed from bit-packed codes.
+//! The training loop: seeded shuffled minibatches streamed from a [`RowSource`], Adam,
+//! the entropy term from epoch E0 on, per-epoch metrics on the training and validation
+//! rows, and checkpoints from which a killed run resumes to the same weights.
 
-use candle_core::{Device, Result, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use std::path::Path;
+use std::time::Instant;
 
-use super::estimator::Estimator;
+use candle_core::{Device, Result as CandleResult, Tensor};
+
 use super::loss;
 use super::model::BinaryAutoencoder;
-use crate::bits::{entropy_bits, PackedCodes};
+use crate::bits::PackedCodes;
+use crate::checkpoint::Checkpoint;
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::metrics::{CodeCounts, CodeStats};
+use crate::optim::{Adam, AdamParams};
 use crate::rng::SplitMix64;
+use crate::store::{InMemoryRows, RowRange, RowSource, ShuffledRows};
 
-/// Weights of the loss terms: total = MSE + λ_H·H (from epoch `entropy_start_epoch`) + λ_C·C.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LossWeights {
-    /// λ_H, weight of the entropy in bits.
-    pub entropy: f64,
-    /// λ_C, weight of the covariance term.
-    pub covariance: f64,
-    /// E0: first epoch (0-based) in which the entropy term counts.
-    pub entropy_start_epoch: usize,
+/// Which rows a metrics row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// The training rows (means over the epoch's minibatches, codes before each step).
+    Train,
+    /// The held-out rows (one pass after the epoch, no gradient).
+    Val,
 }
 
-/// Everything a run needs besides the data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainSettings {
-    /// Number of features d'.
-    pub d_hidden: usize,
-    /// Gradient estimator of the binarization.
-    pub estimator: Estimator,
-    /// Loss weights.
-    pub weights: LossWeights,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Rows per minibatch.
-    pub batch: usize,
-    /// Passes over the training rows.
-    pub epochs: usize,
-    /// Last fraction of the rows held out for validation (the reference uses 0.2).
-    pub val_fraction: f64,
-    /// Seed of the initial weights and of every epoch's shuffle.
-    pub seed: u64,
-}
-
-/// Metrics of one epoch, on the training rows (means over minibatches) and the
-/// validation rows (one pass, no gradient).
-#[derive(Debug, Clone, PartialEq)]
+/// Metrics of one epoch on one split. Field names are the training log's columns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 0-based epoch.
     pub epoch: usize,
-    /// Mean minibatch MSE on the training rows.
-    pub train_mse: f64,
-    /// Mean minibatch entropy (bits) on the training rows.
-    pub train_entropy: f64,
-    /// Mean minibatch covariance term on the training rows.
-    pub train_covariance: f64,
-    /// MSE on the validation rows.
-    pub val_mse: f64,
-    /// Feature-set entropy (bits) of the validation rows' codes.
-    pub val_entropy: f64,
+    /// Rows the metrics describe.
+    pub split: Split,
+    /// Mean squared error per element.
+    pub mse: f64,
+    /// Fraction of variance unexplained: Σ(x − x̂)² / Σ(x − mean_train)².
+    pub fvu: f64,
+    /// Mean minibatch covariance term Σ_{j≠k}|Cov(z_j, z_k)|.
+    pub covariance: f64,
+    /// Mean minibatch entropy term (bits), as in the loss.
+    pub batch_entropy_bits: f64,
+    /// Feature-set entropy of all the split's codes, bits.
+    pub entropy_bits: f64,
+    /// entropy_bits / d'.
+    pub entropy_bits_per_feature: f64,
+    /// Mean bits per row differing from their feature's rounded mean.
+    pub l0: f64,
+    /// Features that never fired in the epoch (window: the split's rows in this epoch).
+    pub dead: usize,
+    /// Features that fired on more than half of the rows in the window.
+    pub dense: usize,
+    /// Features constant over the window.
+    pub constant: usize,
+    /// Features per density bin (see `metrics::DENSITY_BIN_EDGES`).
+    pub density_histogram: [usize; 9],
+    /// Wall time of the epoch (training pass plus validation), seconds.
+    pub seconds: f64,
 }
 
-/// Trains a BAE on `rows` `[n, d]`; returns the model and one metrics row per epoch.
-pub fn train_in_memory(
-    rows: &Tensor,
-    settings: &TrainSettings,
-) -> Result<(BinaryAutoencoder, Vec<EpochMetrics>)> {
-    let (n, d) = rows.dims2()?;
-    let n_val = ((n as f64) * settings.val_fraction).round() as usize;
-    let n_train = n - n_val;
-    if settings.batch < 2 || settings.batch > n_train {
-        candle_core::bail!(
-            "batch {} must be between 2 and the {n_train} training rows (the covariance needs two rows)",
-            settings.batch
-        );
+/// A training run over some rows: model, optimiser, progress.
+pub struct Trainer {
+    /// The run's settings.
+    pub config: TrainConfig,
+    /// The model.
+    pub model: BinaryAutoencoder,
+    /// The optimiser and its state.
+    pub adam: Adam,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Metrics of the completed epochs, train and val per epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Per-dimension mean of the training rows (for the FVU).
+    pub train_mean: Vec<f32>,
+}
+
+fn stats_row(epoch: usize, split: Split, sums: &Sums, stats: CodeStats, seconds: f64) -> EpochMetrics {
+    let batches = sums.batches.max(1) as f64;
+    EpochMetrics {
+        epoch,
+        split,
+        mse: sums.sse / sums.elements.max(1) as f64,
+        fvu: sums.sse / sums.sst.max(f64::MIN_POSITIVE),
+        covariance: sums.covariance / batches,
+        batch_entropy_bits: sums.entropy / batches,
+        entropy_bits: stats.entropy_bits,
+        entropy_bits_per_feature: stats.entropy_bits_per_feature,
+        l0: stats.l0,
+        dead: stats.dead,
+        dense: stats.dense,
+        constant: stats.constant,
+        density_histogram: stats.density_histogram,
+        seconds,
     }
-    let device = rows.device().clone();
-    let model = BinaryAutoencoder::new(d, settings.d_hidden, settings.estimator, settings.seed, &device)?;
-    let params = ParamsAdamW { lr: settings.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
-    let mut adam = AdamW::new(model.vars(), params)?;
-    let train = rows.narrow(0, 0, n_train)?;
-    let val = rows.narrow(0, n_train, n_val)?;
-    let mut rng = SplitMix64::new(settings.seed ^ 0x5DEE_CE66);
-    let mut order: Vec<u32> = (0..n_train as u32).collect();
-    let mut history = Vec::with_capacity(settings.epochs);
-    for epoch in 0..settings.epochs {
-        rng.shuffle(&mut order);
-        let entropy_on = epoch >= settings.weights.entropy_start_epoch;
-        let (mut mse_sum, mut h_sum, mut c_sum, mut steps) = (0.0, 0.0, 0.0, 0usize);
-        // Whole batches only, as the reference's DataLoader with drop_last.
-        for chunk in order.chunks_exact(settings.batch) {
-            let index = Tensor::from_slice(chunk, chunk.len(), &device)?;
-            let x = train.index_select(&index, 0)?;
-            let out = model.forward(&x)?;
+}
+
+#[derive(Default)]
+struct Sums {
+    sse: f64,
+    sst: f64,
+    elements: u64,
+    covariance: f64,
+    entropy: f64,
+    batches: u64,
+}
+
+impl Trainer {
+    /// A fresh run on `source`, after validating the config against it.
+    pub fn new(config: TrainConfig, source: &dyn RowSource, device: &Device) -> Result<Self> {
+        config.validate(source.rows(), source.dim())?;
+        let d = source.dim();
+        let model = BinaryAutoencoder::new(d, config.d_hidden_for(d), config.estimator, config.seed, device)?;
+        let adam = Adam::new(model.vars(), AdamParams::with_lr(config.lr))?;
+        let n_train = source.rows() - config.validation_rows(source.rows());
+        let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
+        Ok(Self { config, model, adam, epochs_done: 0, history: Vec::new(), train_mean })
+    }
+
+    /// Continues the run saved in `checkpoint` on the same `source` with the same config.
+    pub fn resume(
+        config: TrainConfig,
+        source: &dyn RowSource,
+        checkpoint: &Path,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut trainer = Self::new(config, source, device)?;
+        Checkpoint::load(checkpoint, &mut trainer)?;
+        Ok(trainer)
+    }
+
+    /// Runs the remaining epochs; after each, `on_epoch` sees the trainer, and every
+    /// `checkpoint_every` epochs (and after the last) a checkpoint goes to `run_dir`.
+    pub fn run(
+        &mut self,
+        source: &dyn RowSource,
+        run_dir: Option<&Path>,
+        on_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
+    ) -> Result<()> {
+        let n = source.rows();
+        let n_train = n - self.config.validation_rows(n);
+        let train = RowRange::new(source, 0, n_train);
+        let val = RowRange::new(source, n_train, n);
+        let device = self.model.w_enc.device().clone();
+        let mean = Tensor::from_slice(&self.train_mean, self.train_mean.len(), &device)?;
+        while self.epochs_done < self.config.epochs {
+            let epoch = self.epochs_done;
+            let started = Instant::now();
+            let (sums, counts) = self.train_epoch(&train, epoch, &mean, &device)?;
+            let train_row = stats_row(epoch, Split::Train, &sums, counts.stats(), 0.0);
+            let (sums, counts) = self.validate(&val, &mean, &device)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let val_row = stats_row(epoch, Split::Val, &sums, counts.stats(), seconds);
+            self.history.push(EpochMetrics { seconds, ..train_row });
+            self.history.push(val_row);
+            self.epochs_done += 1;
+            let last = self.epochs_done == self.config.epochs;
+            if let Some(dir) = run_dir {
+                if last || self.epochs_done % self.config.checkpoint_every == 0 {
+                    Checkpoint::save(dir, self)?;
+                }
+            }
+            on_epoch(self)?;
+        }
+        Ok(())
+    }
+
+    /// The seed of epoch `epoch`'s shuffle: a pure function of the run seed and the
+    /// epoch, so a resumed run shuffles exactly as an uninterrupted one.
+    fn epoch_seed(&self, epoch: usize) -> u64 {
+        SplitMix64::new(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
+    }
+
+    fn train_epoch(
+        &mut self,
+        train: &RowRange,
+        epoch: usize,
+        mean: &Tensor,
+        device: &Device,
+    ) -> Result<(Sums, CodeCounts)> {
+        let weights_entropy =
+            if epoch >= self.config.entropy_start_epoch { self.config.lambda_entropy } else { 0.0 };
+        let mut sums = Sums::default();
+        let mut counts = CodeCounts::new(self.model.d_hidden());
+        let batches = ShuffledRows::new(
+            train,
+            self.config.batch,
+            self.config.shuffle_rows,
+            self.epoch_seed(epoch),
+            device,
+        )?;
+        for x in batches {
+            let x = x?;
+            // Whole batches only, as the reference's DataLoader with drop_last.
+            if x.dim(0)? < self.config.batch {
+                break;
+            }
+            let out = self.model.forward(&x)?;
             let mse = loss::mse(&x, &out.reconstruction)?;
             let entropy = loss::entropy(&out.codes)?;
             let covariance = loss::covariance(&out.codes)?;
-            let mut total = (&mse + (&covariance * settings.weights.covariance)?)?;
-            if entropy_on {
-                total = (total + (&entropy * settings.weights.entropy)?)?;
+            let mut total = (&mse + (&covariance * self.config.lambda_covariance)?)?;
+            if weights_entropy > 0.0 {
+                total = (total + (&entropy * weights_entropy)?)?;
             }
-            adam.backward_step(&total)?;
-            mse_sum += mse.to_scalar::<f32>()? as f64;
-            h_sum += entropy.to_scalar::<f32>()? as f64;
-            c_sum += covariance.to_scalar::<f32>()? as f64;
-            steps += 1;
+            self.adam.backward_step(&total)?;
+            accumulate(
+                &mut sums,
+                &mut counts,
+                &x,
+                &out.pre,
+                &out.reconstruction,
+                mean,
+                &entropy,
+                &covariance,
+            )?;
         }
-        let (val_mse, val_entropy) = evaluate(&model, &val)?;
-        let steps = steps.max(1) as f64;
-        history.push(EpochMetrics {
-            epoch,
-            train_mse: mse_sum / steps,
-            train_entropy: h_sum / steps,
-            train_covariance: c_sum / steps,
-            val_mse,
-            val_entropy,
-        });
+        Ok((sums, counts))
     }
-    Ok((model, history))
+
+    fn validate(&self, val: &RowRange, mean: &Tensor, device: &Device) -> Result<(Sums, CodeCounts)> {
+        let mut sums = Sums::default();
+        let mut counts = CodeCounts::new(self.model.d_hidden());
+        let d = val.dim();
+        for chunk in 0..val.chunks() {
+            let data = val.read_chunk(chunk)?;
+            let rows = data.len() / d;
+            let x = Tensor::from_vec(data, (rows, d), device)?;
+            for start in (0..rows).step_by(self.config.batch) {
+                let len = self.config.batch.min(rows - start);
+                let xb = x.narrow(0, start, len)?;
+                let out = self.model.forward(&xb)?;
+                let entropy = loss::entropy(&out.codes)?;
+                let covariance =
+                    if len >= 2 { loss::covariance(&out.codes)? } else { Tensor::new(0f32, device)? };
+                accumulate(
+                    &mut sums,
+                    &mut counts,
+                    &xb,
+                    &out.pre,
+                    &out.reconstruction,
+                    mean,
+                    &entropy,
+                    &covariance,
+                )?;
+            }
+        }
+        Ok((sums, counts))
+    }
 }
 
-/// MSE and feature-set entropy (bits, from packed codes) of `rows`.
-pub fn evaluate(model: &BinaryAutoencoder, rows: &Tensor) -> Result<(f64, f64)> {
-    let n = rows.dim(0)?;
-    if n == 0 {
-        return Ok((f64::NAN, f64::NAN));
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    sums: &mut Sums,
+    counts: &mut CodeCounts,
+    x: &Tensor,
+    pre: &Tensor,
+    reconstruction: &Tensor,
+    mean: &Tensor,
+    entropy: &Tensor,
+    covariance: &Tensor,
+) -> CandleResult<()> {
+    let (rows, features) = pre.dims2()?;
+    sums.sse += (x - reconstruction)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    sums.sst += x.broadcast_sub(mean)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    sums.elements += x.elem_count() as u64;
+    sums.entropy += entropy.to_scalar::<f32>()? as f64;
+    sums.covariance += covariance.to_scalar::<f32>()? as f64;
+    sums.batches += 1;
+    let pre: Vec<f32> = pre.flatten_all()?.to_vec1()?;
+    counts.add(&PackedCodes::from_preactivations(&pre, rows, features));
+    Ok(())
+}
+
+/// Per-dimension mean, streamed chunk by chunk.
+fn column_mean(source: &dyn RowSource) -> Result<Vec<f32>> {
+    let d = source.dim();
+    let mut sum = vec![0f64; d];
+    for chunk in 0..source.chunks() {
+        for row in source.read_chunk(chunk)?.chunks(d) {
+            sum.iter_mut().zip(row).for_each(|(s, &x)| *s += x as f64);
+        }
     }
-    let out = model.forward(rows)?;
-    let mse = loss::mse(rows, &out.reconstruction)?.to_scalar::<f32>()? as f64;
-    let pre: Vec<f32> = out.pre.flatten_all()?.to_vec1()?;
-    let packed = PackedCodes::from_preactivations(&pre, n, model.d_hidden());
-    Ok((mse, entropy_bits(&packed.counts(), n)))
+    let n = source.rows().max(1) as f64;
+    Ok(sum.into_iter().map(|s| (s / n) as f32).collect())
+}
+
+/// Trains on rows held in memory `[n, d]` (no checkpoints); returns the trainer.
+pub fn train_in_memory(rows: &Tensor, config: TrainConfig) -> Result<Trainer> {
+    let (_, d) = rows.dims2()?;
+    let source = InMemoryRows::new(rows.flatten_all()?.to_vec1()?, d, 4096)?;
+    let mut trainer = Trainer::new(config, &source, rows.device())?;
+    trainer.run(&source, None, &mut |_| Ok(()))?;
+    Ok(trainer)
 }
 
 /// `r` independent fair bits embedded along random unit directions in R^d, scaled by
-/// `scale`, plus Gaussian-ish noise of standard deviation `noise`: the sanity dataset
+/// `scale`, plus near-Gaussian noise of standard deviation `noise`: the sanity dataset
 /// on which a BAE should report about `r` bits. Rows `[n, d]`.
 pub fn synthetic_bits(
     n: usize,
@@ -144,9 +307,9 @@ pub fn synthetic_bits(
     noise: f32,
     seed: u64,
     device: &Device,
-) -> Result<Tensor> {
+) -> CandleResult<Tensor> {
     let mut rng = SplitMix64::new(seed);
-    // Sum of 4 uniforms, rescaled: close to normal, cheap, and seeded.
+    // Sum of 4 uniforms, rescaled to unit variance: close to normal, cheap, seeded.
     let mut normal = move || ((0..4).map(|_| rng.unit_f32()).sum::<f32>() - 2.0) * 3f32.sqrt();
     let directions: Vec<Vec<f32>> = (0..r)
         .map(|_| {
@@ -170,66 +333,4 @@ pub fn synthetic_bits(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(
-        estimator: Estimator,
-        lambda: f64,
-        epochs: usize,
-        entropy_start_epoch: usize,
-    ) -> TrainSettings {
-        TrainSettings {
-            d_hidden: 16,
-            estimator,
-            weights: LossWeights { entropy: lambda, covariance: lambda, entropy_start_epoch },
-            lr: 5e-3,
-            batch: 128,
-            epochs,
-            val_fraction: 0.2,
-            seed: 7,
-        }
-    }
-
-    #[test]
-    fn a_bae_recovers_about_r_bits_from_synthetic_data() {
-        // 4 fair independent bits carry exactly 4 bits; an encoder that recovers them
-        // and keeps its other 12 features constant reports 4. Half a bit of slack allows
-        // one feature to be partly redundant. Measured: 3.995 bits, validation MSE 0.019
-        // (the data's variance is about 1 per element, the noise's 0.0025).
-        let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3, &Device::Cpu).unwrap();
-        let (_, history) = train_in_memory(&rows, &settings(Estimator::Sigmoid, 0.1, 100, 30)).unwrap();
-        let last = history.last().unwrap();
-        assert!((last.val_entropy - 4.0).abs() <= 0.5, "{last:?}");
-        assert!(last.val_mse < 0.05, "{last:?}");
-        // Without the entropy and covariance terms the codes are far more redundant.
-        let (_, free) = train_in_memory(&rows, &settings(Estimator::Sigmoid, 0.0, 100, 30)).unwrap();
-        assert!(free.last().unwrap().val_entropy > 8.0, "{:?}", free.last());
-    }
-
-    #[test]
-    fn the_entropy_term_has_no_effect_before_e0() {
-        let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1, &Device::Cpu).unwrap();
-        let run = |lambda_h: f64, e0: usize| {
-            let mut s = settings(Estimator::Identity, 0.0, 6, e0);
-            s.weights.entropy = lambda_h;
-            train_in_memory(&rows, &s).unwrap().1
-        };
-        // Before E0 a huge λ_H changes nothing, bit for bit; from E0 on it does.
-        let plain = run(0.0, 3);
-        let weighted = run(10.0, 3);
-        assert_eq!(plain[..3], weighted[..3]);
-        assert_ne!(plain[3..], weighted[3..]);
-    }
-
-    #[test]
-    fn same_seed_same_run() {
-        let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1, &Device::Cpu).unwrap();
-        let s = settings(Estimator::SignS, 1e-2, 3, 1);
-        let (a, ha) = train_in_memory(&rows, &s).unwrap();
-        let (b, hb) = train_in_memory(&rows, &s).unwrap();
-        assert_eq!(ha, hb);
-        let w = |m: &BinaryAutoencoder| m.w_dec.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(w(&a), w(&b));
-    }
-}
+mod tests;

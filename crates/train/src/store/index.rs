@@ -128,7 +128,8 @@ impl StoreSpec {
     }
 }
 
-fn first_json_difference(
+/// The first key path at which two JSON values differ, with both values.
+pub(crate) fn first_json_difference(
     path: &str,
     a: &serde_json::Value,
     b: &serde_json::Value,

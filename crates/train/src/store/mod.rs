@@ -11,11 +11,14 @@ mod index;
 mod reader;
 mod writer;
 
+pub(crate) use index::first_json_difference;
 pub use index::{
     BosHandling, CorpusIdentity, ModelIdentity, ShardEntry, StoreDtype, StoreIndex, StoreSpec, FORMAT,
     INDEX_FILE, ROW_FIELDS,
 };
-pub use reader::{ActivationStore, RowSource, SafetensorsMatrix, ShuffledRows, StoreRows};
+pub use reader::{
+    ActivationStore, InMemoryRows, RowRange, RowSource, SafetensorsMatrix, ShuffledRows, StoreRows,
+};
 pub use writer::{shard_file_name, RowBatch, StoreWriter};
 
 #[cfg(test)]

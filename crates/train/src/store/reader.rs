@@ -20,6 +20,8 @@ pub trait RowSource: Send + Sync {
     fn rows(&self) -> u64;
     /// Number of chunks.
     fn chunks(&self) -> usize;
+    /// Rows in chunk `i`.
+    fn chunk_len(&self, i: usize) -> usize;
     /// The rows of chunk `i` as f32, row-major.
     fn read_chunk(&self, i: usize) -> Result<Vec<f32>>;
 }
@@ -45,13 +47,23 @@ fn read_rows(path: &Path, name: &str, start: usize, len: usize) -> Result<Vec<f3
         other => return Err(bad(format!("tensor `{name}` is {other:?}, expected F32, F16 or BF16"))),
     };
     let bytes = &view.data()[start * dim * width..(start + len) * dim * width];
-    Ok(match view.dtype() {
+    let values: Vec<f32> = match view.dtype() {
         Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         Dtype::F16 => {
             bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
         }
         _ => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-    })
+    };
+    // NaN or infinity would silently poison training: name the first one.
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "tensor `{name}` holds {} at row {}, column {}; remove or fix that row",
+            values[i],
+            start + i / dim,
+            i % dim
+        )));
+    }
+    Ok(values)
 }
 
 /// Shape of a 2-D tensor in a safetensors file, read from the header only.
@@ -126,6 +138,10 @@ impl RowSource for StoreRows {
         self.store.index.shards.len()
     }
 
+    fn chunk_len(&self, i: usize) -> usize {
+        self.store.index.shards[i].rows
+    }
+
     fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let shard = &self.store.index.shards[i];
         let path = self.store.dir.join(&shard.file);
@@ -180,9 +196,109 @@ impl RowSource for SafetensorsMatrix {
         self.rows.div_ceil(self.chunk_rows)
     }
 
+    fn chunk_len(&self, i: usize) -> usize {
+        self.chunk_rows.min(self.rows - i * self.chunk_rows)
+    }
+
     fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let start = i * self.chunk_rows;
         read_rows(&self.path, &self.name, start, self.chunk_rows.min(self.rows - start))
+    }
+}
+
+/// Rows held in memory, chunked like a file (for tests and small data).
+#[derive(Debug, Clone)]
+pub struct InMemoryRows {
+    data: Vec<f32>,
+    dim: usize,
+    chunk_rows: usize,
+}
+
+impl InMemoryRows {
+    /// Row-major `data` of width `dim`, read in chunks of `chunk_rows`.
+    pub fn new(data: Vec<f32>, dim: usize, chunk_rows: usize) -> Result<Self> {
+        if dim == 0 || chunk_rows == 0 || data.len() % dim != 0 {
+            return Err(TrainError::Input(format!(
+                "{} values do not form rows of width {dim} (chunks of {chunk_rows})",
+                data.len()
+            )));
+        }
+        Ok(Self { data, dim, chunk_rows })
+    }
+}
+
+impl RowSource for InMemoryRows {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn rows(&self) -> u64 {
+        (self.data.len() / self.dim) as u64
+    }
+
+    fn chunks(&self) -> usize {
+        (self.rows() as usize).div_ceil(self.chunk_rows)
+    }
+
+    fn chunk_len(&self, i: usize) -> usize {
+        self.chunk_rows.min(self.rows() as usize - i * self.chunk_rows)
+    }
+
+    fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
+        let start = i * self.chunk_rows * self.dim;
+        Ok(self.data[start..start + self.chunk_len(i) * self.dim].to_vec())
+    }
+}
+
+/// Rows `[start, end)` of another source, chunked along the source's chunks (the
+/// train/validation split).
+pub struct RowRange<'a> {
+    inner: &'a dyn RowSource,
+    /// (inner chunk, first row in it, rows taken).
+    pieces: Vec<(usize, usize, usize)>,
+    rows: u64,
+}
+
+impl<'a> RowRange<'a> {
+    /// The view; `start <= end <= inner.rows()`.
+    pub fn new(inner: &'a dyn RowSource, start: u64, end: u64) -> Self {
+        assert!(start <= end && end <= inner.rows(), "row range {start}..{end} outside 0..{}", inner.rows());
+        let mut pieces = Vec::new();
+        let mut first = 0u64;
+        for chunk in 0..inner.chunks() {
+            let len = inner.chunk_len(chunk) as u64;
+            let (lo, hi) = (start.max(first), end.min(first + len));
+            if lo < hi {
+                pieces.push((chunk, (lo - first) as usize, (hi - lo) as usize));
+            }
+            first += len;
+        }
+        Self { inner, pieces, rows: end - start }
+    }
+}
+
+impl RowSource for RowRange<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn chunks(&self) -> usize {
+        self.pieces.len()
+    }
+
+    fn chunk_len(&self, i: usize) -> usize {
+        self.pieces[i].2
+    }
+
+    fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
+        let (chunk, from, len) = self.pieces[i];
+        let d = self.dim();
+        let data = self.inner.read_chunk(chunk)?;
+        Ok(data[from * d..(from + len) * d].to_vec())
     }
 }
 

@@ -252,3 +252,28 @@ fn a_full_disk_fails_cleanly_and_leaves_a_resumable_store() {
     w.push(batch(16, 24, StoreDtype::F32)).unwrap();
     assert_eq!(w.finish().unwrap().rows, 40);
 }
+
+#[test]
+fn row_ranges_split_across_chunks() {
+    let data: Vec<f32> = (0..30).map(|v| v as f32).collect();
+    let rows = InMemoryRows::new(data, 3, 4).unwrap(); // 10 rows in chunks of 4, 4, 2
+    assert_eq!((rows.chunks(), rows.chunk_len(2)), (3, 2));
+    let middle = RowRange::new(&rows, 3, 9);
+    assert_eq!((middle.rows(), middle.chunks()), (6, 3));
+    let firsts: Vec<f32> = all_rows_of(&middle, 3).iter().map(|r| r[0] / 3.0).collect();
+    assert_eq!(firsts, vec![3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    assert_eq!(RowRange::new(&rows, 10, 10).chunks(), 0);
+}
+
+#[test]
+fn non_finite_values_are_named_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acts.safetensors");
+    let mut values = vec![0.5f32; 12];
+    values[7] = f32::NAN;
+    let m = Tensor::from_vec(values, (4, 3), &Device::Cpu).unwrap();
+    candle_core::safetensors::save(&std::collections::HashMap::from([("a".to_string(), m)]), &path).unwrap();
+    let source = SafetensorsMatrix::open(&path, "a").unwrap();
+    let err = source.read_chunk(0).unwrap_err().to_string();
+    assert!(err.contains("NaN") && err.contains("row 2, column 1"), "{err}");
+}
