@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod model_args;
 mod output;
+mod run_config;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -36,7 +36,16 @@ fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))
+    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
+    // safetensors writes through a private temporary file (mode 0600); results are
+    // meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .map_err(io("setting permissions of", path))?;
+    }
+    Ok(())
 }
 
 fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<()> {

@@ -6,9 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod harvest;
 mod store;
+mod train;
 
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
+pub use train::TrainArgs;
 
 /// Mechanistic interpretability with binary autoencoders.
 #[derive(Debug, Parser)]
@@ -30,6 +32,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run a corpus through a model and store residual-stream activations on disk.
     Harvest(HarvestArgs),
+    /// Train a binary autoencoder on stored activations.
+    Train(TrainArgs),
     /// Look into activation stores and activation files.
     #[command(subcommand)]
     Store(StoreCommand),

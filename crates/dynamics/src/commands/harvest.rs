@@ -9,27 +9,10 @@ use bae_dynamics::corpus::{Corpus, CorpusFormat};
 use bae_dynamics::harvest::{harvest, HarvestSettings, Progress, WindowPlan};
 use bae_lm::select_hooks;
 use bae_train::store::{BosHandling, CorpusIdentity, ModelIdentity, StoreDtype, StoreSpec, StoreWriter};
-use serde::Deserialize;
 
 use crate::cli::harvest::FormatArg;
 use crate::cli::{DtypeArg, HarvestArgs, HarvestOptions, ModelArgs, StoreDtypeArg};
 use crate::model_args::load_model;
-
-/// A run config file; tables for later stages join `harvest` here.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunConfig {
-    /// Options of `bae harvest`.
-    #[serde(default)]
-    harvest: HarvestOptions,
-}
-
-fn read_config(path: &Path) -> anyhow::Result<HarvestOptions> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-    let config: RunConfig =
-        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
-    Ok(config.harvest)
-}
 
 fn required<T>(value: Option<T>, flag: &str, config: Option<&PathBuf>) -> anyhow::Result<T> {
     match value {
@@ -45,7 +28,7 @@ fn required<T>(value: Option<T>, flag: &str, config: Option<&PathBuf>) -> anyhow
 
 pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
     let from_file = match &args.config {
-        Some(path) => read_config(path)?,
+        Some(path) => crate::run_config::read(path)?.harvest,
         None => HarvestOptions::default(),
     };
     let o = args.options.clone().or(from_file);

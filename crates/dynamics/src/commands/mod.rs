@@ -6,6 +6,7 @@ mod harvest;
 mod hidden_states;
 mod inspect;
 mod store;
+mod train;
 
 use crate::cli::{BenchCommand, Cli, Command, StoreCommand};
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Harvest(args) => harvest::run(&args),
         Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
+        Command::Train(args) => train::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
     }
 }

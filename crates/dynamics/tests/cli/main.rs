@@ -6,6 +6,7 @@ mod commands;
 mod harvest;
 mod hub;
 mod reference;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -75,4 +76,22 @@ fn s(p: &Path) -> &str {
 
 fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python with torch/transformers/safetensors: BAE_PYTHON, else the repository's
+/// .venv (scripts/setup-python.sh), else python3.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("BAE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }

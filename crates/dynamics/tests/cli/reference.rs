@@ -7,22 +7,6 @@
 
 use super::*;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("BAE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = repo_root().join(".venv/bin/python");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
 /// Largest relative error over positions: max_p |a_p - b_p| / |b_p| (L2 over d_model),
 /// so token 0's huge norm cannot hide errors elsewhere.
 fn max_relative_error_per_position(a: &Tensor, b: &Tensor) -> f32 {

@@ -77,6 +77,40 @@ impl BinaryAutoencoder {
         codes.matmul(self.w_dec.as_tensor())?.broadcast_add(self.b_dec.as_tensor())
     }
 
+    /// Loads `sae_weights.safetensors` (SAELens layout) from a run directory.
+    pub fn from_saelens(dir: &std::path::Path, estimator: Estimator, device: &Device) -> crate::Result<Self> {
+        let path = dir.join(crate::checkpoint::WEIGHTS_FILE);
+        let tensors = candle_core::safetensors::load(&path, device)
+            .map_err(|e| crate::TrainError::Tensors { path: path.clone(), message: e.to_string() })?;
+        let get = |name: &str| -> crate::Result<Var> {
+            let t = tensors.get(name).ok_or_else(|| crate::TrainError::Tensors {
+                path: path.clone(),
+                message: format!("tensor `{name}` is missing"),
+            })?;
+            Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
+        };
+        let model = Self {
+            w_enc: get("W_enc")?,
+            b_enc: get("b_enc")?,
+            w_dec: get("W_dec")?,
+            b_dec: get("b_dec")?,
+            estimator,
+        };
+        let (d, h) = (model.d(), model.d_hidden());
+        if model.b_enc.dims() != [h] || model.w_dec.dims() != [h, d] || model.b_dec.dims() != [d] {
+            return Err(crate::TrainError::Tensors {
+                path,
+                message: format!("shapes do not form a d = {d}, d' = {h} autoencoder"),
+            });
+        }
+        Ok(model)
+    }
+
+    /// Codes in {0, 1} of `x` `[B, d]`, as u8.
+    pub fn codes(&self, x: &Tensor) -> Result<Tensor> {
+        self.pre(x)?.gt(0f32)
+    }
+
     /// Encode, binarize, decode.
     pub fn forward(&self, x: &Tensor) -> Result<BaeOutput> {
         let pre = self.pre(x)?;

@@ -1,0 +1,151 @@
+//! `bae train`: a BAE on one matrix of activations, with checkpoints and a training log.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bae_dynamics::training_log::write_training_log;
+use bae_train::bae::{Split, Trainer};
+use bae_train::checkpoint::CHECKPOINT_FILE;
+use bae_train::config::TrainConfig;
+use bae_train::store::{ActivationStore, RowSource, SafetensorsMatrix, INDEX_FILE};
+use candle_core::Device;
+
+use crate::cli::TrainArgs;
+
+/// The training log's file name in a run directory.
+pub const LOG_FILE: &str = "training_log.parquet";
+
+fn open_source(config: &TrainConfig) -> anyhow::Result<(Box<dyn RowSource>, String)> {
+    let Some(acts) = &config.acts else {
+        bail!("missing --acts (or `acts` in [train]): a store directory or a safetensors file")
+    };
+    if acts.join(INDEX_FILE).is_file() {
+        let Some(hook) = &config.hook else {
+            bail!("{} is an activation store: name the hook point with --hook", acts.display())
+        };
+        let store =
+            ActivationStore::open(acts).with_context(|| format!("opening store {}", acts.display()))?;
+        Ok((Box::new(store.hook(hook)?), format!("store {} hook {hook}", acts.display())))
+    } else {
+        let Some(tensor) = &config.tensor else {
+            bail!("{}: name the matrix in the file with --tensor", acts.display())
+        };
+        Ok((
+            Box::new(SafetensorsMatrix::open(acts, tensor)?),
+            format!("file {} tensor {tensor}", acts.display()),
+        ))
+    }
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => crate::run_config::read(path)?.train,
+        None => TrainConfig::default(),
+    };
+    config.acts = args.acts.clone().or(config.acts);
+    config.hook = args.hook.clone().or(config.hook);
+    config.tensor = args.tensor.clone().or(config.tensor);
+    config.out = args.out.clone().or(config.out);
+    let Some(out) = config.out.clone() else {
+        bail!("missing --out (or `out` in [train]): the run directory")
+    };
+    let (source, described) = open_source(&config)?;
+    let checkpoint = out.join(CHECKPOINT_FILE);
+    let device = Device::Cpu;
+    let mut trainer = if args.resume {
+        if !checkpoint.is_file() {
+            bail!("cannot resume: {} holds no checkpoint ({CHECKPOINT_FILE})", out.display());
+        }
+        let t = Trainer::resume(config, source.as_ref(), &checkpoint, &device)
+            .with_context(|| format!("resuming from {}", checkpoint.display()))?;
+        eprintln!("resuming {} after epoch {}", out.display(), t.epochs_done);
+        t
+    } else {
+        if checkpoint.exists() || out.join(LOG_FILE).exists() {
+            bail!(
+                "{} already holds a training run; pass --resume to continue it, or choose another --out",
+                out.display()
+            );
+        }
+        Trainer::new(config, source.as_ref(), &device)?
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    eprintln!(
+        "training a BAE d = {} -> d' = {} on {} rows ({described}), {} epochs",
+        trainer.model.d(),
+        trainer.model.d_hidden(),
+        source.rows(),
+        trainer.config.epochs
+    );
+    let metadata = vec![
+        ("config", serde_json::to_string(&trainer.config)?),
+        ("source", described.clone()),
+        ("rows", source.rows().to_string()),
+    ];
+    let mut display = EpochDisplay::new(trainer.config.epochs as u64, trainer.epochs_done as u64);
+    trainer.run(source.as_ref(), Some(&out), &mut |t| {
+        write_training_log(&out.join(LOG_FILE), &t.history, &metadata)
+            .map_err(|e| bae_train::TrainError::Input(e.to_string()))?;
+        display.update(t);
+        Ok(())
+    })?;
+    display.finish();
+    report(&trainer, &out);
+    Ok(())
+}
+
+fn report(trainer: &Trainer, out: &Path) {
+    if let Some(m) = trainer.history.iter().rev().find(|m| m.split == Split::Val) {
+        eprintln!(
+            "epoch {}: val MSE {:.5}, FVU {:.4}, entropy {:.2} bits ({:.4}/feature), L0 {:.2}, dead {}, dense {}",
+            m.epoch, m.mse, m.fvu, m.entropy_bits, m.entropy_bits_per_feature, m.l0, m.dead, m.dense
+        );
+    }
+    eprintln!("wrote {}", out.display());
+}
+
+/// A bar over epochs on a terminal; a log line every 10 s otherwise.
+struct EpochDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    last: Instant,
+}
+
+impl EpochDisplay {
+    fn new(epochs: u64, done: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(epochs);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  ETA {eta}")
+                    .expect("valid template"),
+            );
+            bar.set_position(done);
+            bar
+        });
+        Self { bar, last: Instant::now() }
+    }
+
+    fn update(&mut self, t: &Trainer) {
+        let Some(m) = t.history.iter().rev().find(|m| m.split == Split::Val) else { return };
+        let msg =
+            format!("val FVU {:.4}  H {:.2} bits  L0 {:.1}  dead {}", m.fvu, m.entropy_bits, m.l0, m.dead);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(t.epochs_done as u64);
+                bar.set_message(msg);
+            }
+            None if self.last.elapsed() >= Duration::from_secs(10) || t.epochs_done == t.config.epochs => {
+                self.last = Instant::now();
+                eprintln!("train: epoch {}/{}  {msg}", t.epochs_done, t.config.epochs);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

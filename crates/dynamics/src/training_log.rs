@@ -1,0 +1,126 @@
+//! The training log: one Parquet row per epoch and split (train, val), the metric names
+//! as columns, the run's config and data source in the file's key-value metadata.
+//! Rewritten whole after every epoch under a temporary name, so the file on disk is
+//! always complete.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{Field, Schema};
+use bae_train::bae::EpochMetrics;
+use bae_train::metrics::DENSITY_BIN_LABELS;
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{DynamicsError, Result};
+
+/// Writes `history` to `path` with `metadata` as key-value pairs.
+pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&str, String)]) -> Result<()> {
+    let u32s = |f: &dyn Fn(&EpochMetrics) -> usize| -> ArrayRef {
+        Arc::new(UInt32Array::from_iter_values(history.iter().map(|m| f(m) as u32)))
+    };
+    let f64s = |f: &dyn Fn(&EpochMetrics) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(history.iter().map(f)))
+    };
+    let mut columns: Vec<(String, ArrayRef)> = vec![
+        ("epoch".into(), u32s(&|m| m.epoch)),
+        (
+            "split".into(),
+            Arc::new(StringArray::from_iter_values(history.iter().map(|m| match m.split {
+                bae_train::bae::Split::Train => "train",
+                bae_train::bae::Split::Val => "val",
+            }))),
+        ),
+        ("mse".into(), f64s(&|m| m.mse)),
+        ("fvu".into(), f64s(&|m| m.fvu)),
+        ("covariance".into(), f64s(&|m| m.covariance)),
+        ("batch_entropy_bits".into(), f64s(&|m| m.batch_entropy_bits)),
+        ("entropy_bits".into(), f64s(&|m| m.entropy_bits)),
+        ("entropy_bits_per_feature".into(), f64s(&|m| m.entropy_bits_per_feature)),
+        ("l0".into(), f64s(&|m| m.l0)),
+        ("dead".into(), u32s(&|m| m.dead)),
+        ("dense".into(), u32s(&|m| m.dense)),
+        ("constant".into(), u32s(&|m| m.constant)),
+    ];
+    for (bin, label) in DENSITY_BIN_LABELS.iter().enumerate() {
+        columns.push((format!("density_{label}"), u32s(&|m| m.density_histogram[bin])));
+    }
+    columns.push(("seconds".into(), f64s(&|m| m.seconds)));
+    let schema = Arc::new(Schema::new(
+        columns.iter().map(|(name, a)| Field::new(name, a.data_type().clone(), false)).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
+        .map_err(|e| DynamicsError::Input(format!("building the training log: {e}")))?;
+    let kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.clone())).collect();
+    let props = WriterProperties::builder().set_key_value_metadata(Some(kv)).build();
+    let tmp = path.with_extension("parquet.partial");
+    let io = |source| DynamicsError::Io { path: tmp.clone(), source };
+    let write = || -> Result<()> {
+        let file = File::create(&tmp).map_err(io)?;
+        let fail = |e: parquet::errors::ParquetError| {
+            DynamicsError::Input(format!("writing {}: {e}", tmp.display()))
+        };
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(fail)?;
+        writer.write(&batch).map_err(fail)?;
+        writer.close().map_err(fail)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Array;
+    use bae_train::bae::Split;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    fn metrics(epoch: usize, split: Split) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            split,
+            mse: 0.5 + epoch as f64,
+            fvu: 0.1,
+            covariance: 2.0,
+            batch_entropy_bits: 3.0,
+            entropy_bits: 4.0,
+            entropy_bits_per_feature: 0.25,
+            l0: 1.5,
+            dead: 1,
+            dense: 2,
+            constant: 3,
+            density_histogram: [1, 0, 0, 0, 0, 2, 0, 0, epoch],
+            seconds: 0.01,
+        }
+    }
+
+    #[test]
+    fn the_log_reads_back_with_its_columns_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.parquet");
+        let history = vec![metrics(0, Split::Train), metrics(0, Split::Val), metrics(1, Split::Train)];
+        write_training_log(&path, &history, &[("config", "{\"lr\":0.1}".into())]).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let kv = builder.metadata().file_metadata().key_value_metadata().unwrap().clone();
+        assert!(kv.iter().any(|k| k.key == "config" && k.value.as_deref() == Some("{\"lr\":0.1}")));
+        let batch = builder.build().unwrap().next().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(batch.num_columns(), 12 + 9 + 1);
+        let split = batch.column_by_name("split").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((split.value(1), split.value(2)), ("val", "train"));
+        let mse = batch.column_by_name("mse").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(mse.value(2), 1.5);
+        let last_bin =
+            batch.column_by_name("density_1").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
+        assert_eq!((last_bin.value(0), last_bin.value(2), last_bin.len()), (0, 1, 3));
+        assert!(!dir.path().join("log.parquet.partial").exists());
+    }
+}

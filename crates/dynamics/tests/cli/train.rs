@@ -1,0 +1,202 @@
+//! `bae train`: checkpoints, training log, resume, Python interoperability, bad input.
+
+use bae_train::bae::{synthetic_bits, BinaryAutoencoder, Estimator};
+
+use super::*;
+
+struct Run {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    rows: PathBuf,
+    config: PathBuf,
+}
+
+fn setup(epochs: usize) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let rows = root.join("rows.safetensors");
+    let x = synthetic_bits(640, 12, 3, 4.0, 0.05, 9, &Device::Cpu).unwrap();
+    candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &rows)
+        .unwrap();
+    let config = root.join("run.toml");
+    write_config(&config, epochs);
+    Run { _dir: dir, root, rows, config }
+}
+
+fn write_config(path: &Path, epochs: usize) {
+    std::fs::write(
+        path,
+        format!(
+            "[train]\nd_hidden = 8\nestimator = \"sigmoid\"\nlambda_entropy = 0.01\nlambda_covariance = 0.01\n\
+             entropy_start_epoch = 1\nlr = 0.005\nbatch = 64\nepochs = {epochs}\ncheckpoint_every = 2\nseed = 3\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn train(run: &Run, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--config",
+        s(&run.config),
+        "--acts",
+        s(&run.rows),
+        "--tensor",
+        "acts",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    bae(&args)
+}
+
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() {
+    let run = setup(4);
+    let a = run.root.join("a");
+    let out = train(&run, &a, &[]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("d = 12 -> d' = 8 on 640 rows"), "{}", stderr(&out));
+    let names: Vec<String> = files(&a).into_keys().collect();
+    assert_eq!(
+        names,
+        ["cfg.json", "checkpoint.safetensors", "sae_weights.safetensors", "training_log.parquet"]
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("cfg.json")).unwrap()).unwrap();
+    assert_eq!(
+        (cfg["d_in"].as_u64(), cfg["d_sae"].as_u64(), cfg["epochs_done"].as_u64()),
+        (Some(12), Some(8), Some(4))
+    );
+    let weights = candle_core::safetensors::load(a.join("sae_weights.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(weights["W_enc"].dims(), &[12, 8]);
+    assert_eq!(weights["W_dec"].dims(), &[8, 12]);
+    let log = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(a.join("training_log.parquet")).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap();
+    assert_eq!(log.num_rows(), 8, "train and val rows for 4 epochs");
+
+    let before = files(&a);
+    assert_clean_failure(&train(&run, &a, &[]), &["already holds a training run", "--resume"]);
+    assert_eq!(files(&a), before, "a refused run changed the files");
+
+    // A run of 2 epochs, resumed with 4: the same weights as the 4-epoch run.
+    let b = run.root.join("b");
+    write_config(&run.config, 2);
+    assert_ok(&train(&run, &b, &[]));
+    write_config(&run.config, 4);
+    let out = train(&run, &b, &["--resume"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("after epoch 2"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(b.join("sae_weights.safetensors")).unwrap(), before["sae_weights.safetensors"]);
+}
+
+#[test]
+fn python_reads_the_checkpoint_and_gets_bae_codes() {
+    let run = setup(2);
+    let out_dir = run.root.join("run");
+    assert_ok(&train(&run, &out_dir, &[]));
+    let codes_path = run.root.join("codes.safetensors");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_checkpoint.py");
+    let py = Command::new(python())
+        .args([
+            s(&script),
+            "--run",
+            s(&out_dir),
+            "--acts",
+            s(&run.rows),
+            "--tensor",
+            "acts",
+            "--out",
+            s(&codes_path),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "check_checkpoint.py failed (run scripts/setup-python.sh?):\n{}",
+        stderr(&py)
+    );
+    let theirs = candle_core::safetensors::load(&codes_path, &Device::Cpu).unwrap()["codes"].clone();
+    let model = BinaryAutoencoder::from_saelens(&out_dir, Estimator::SignS, &Device::Cpu).unwrap();
+    let rows = candle_core::safetensors::load(&run.rows, &Device::Cpu).unwrap()["acts"].clone();
+    let ours = model.codes(&rows).unwrap();
+    assert_eq!(ours.to_vec2::<u8>().unwrap(), theirs.to_vec2::<u8>().unwrap());
+    let ones: u32 = ours.to_dtype(DType::U32).unwrap().sum_all().unwrap().to_scalar().unwrap();
+    assert!(ones > 0 && ones < 640 * 8, "degenerate codes: {ones} ones");
+}
+
+// ---- bad input ----
+
+#[test]
+fn bad_train_nan_in_the_activations() {
+    let run = setup(2);
+    let mut values = vec![0.5f32; 100 * 4];
+    values[4 * 37 + 2] = f32::INFINITY;
+    let x = Tensor::from_vec(values, (100, 4), &Device::Cpu).unwrap();
+    candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &run.rows)
+        .unwrap();
+    let out = run.root.join("never");
+    assert_clean_failure(&train(&run, &out, &[]), &["rows.safetensors", "inf", "row 37, column 2"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_train_config_unknown_or_contradictory() {
+    let run = setup(2);
+    let out = run.root.join("never");
+    std::fs::write(&run.config, "[train]\nlearning_rate = 0.1\n").unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["run.toml", "unknown field `learning_rate`"]);
+    std::fs::write(&run.config, "[train]\nd_hidden = 0\nbatch = 64\n").unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["`d_hidden` gives 0 features"]);
+    std::fs::write(&run.config, "[train]\nbatch = 600\n").unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["`batch` = 600 is larger than the 512 training rows"]);
+    std::fs::write(&run.config, "[train]\nbatch = 64\nepochs = 10\n").unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["entropy_start_epoch", "never apply"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_train_resume_with_activations_of_another_width() {
+    let run = setup(2);
+    let out = run.root.join("run");
+    assert_ok(&train(&run, &out, &[]));
+    let before = files(&out);
+    let x = synthetic_bits(640, 10, 3, 4.0, 0.05, 9, &Device::Cpu).unwrap();
+    candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &run.rows)
+        .unwrap();
+    write_config(&run.config, 4);
+    assert_clean_failure(&train(&run, &out, &["--resume"]), &["checkpoint.safetensors", "another d"]);
+    assert_eq!(files(&out), before);
+}
+
+#[test]
+fn bad_train_store_without_a_hook() {
+    let f = fixture(Family::Llama);
+    let corpus = f.root.join("c.txt");
+    std::fs::write(&corpus, "one two three four five six seven eight nine ten\n".repeat(20)).unwrap();
+    let store = f.root.join("store");
+    assert_ok(&bae(&["harvest", "-m", s(&f.hf), "--corpus", s(&corpus), "--tokens", "100", "-o", s(&store)]));
+    let out = f.root.join("never");
+    assert_clean_failure(
+        &bae(&["train", "--acts", s(&store), "--out", s(&out)]),
+        &["activation store", "--hook"],
+    );
+    assert_clean_failure(
+        &bae(&["train", "--acts", s(&store), "--hook", "blocks.5.hook_resid_post", "--out", s(&out)]),
+        &["no hook point `blocks.5.hook_resid_post`", "blocks.1.hook_resid_post"],
+    );
+}
