@@ -109,7 +109,8 @@ pub fn harvest(
         let mut rows = run_batch(model, &batch, settings)?;
         summary.tokens_run += batch.iter().map(|w| w.tokens.len() as u64).sum::<u64>();
         if to_skip > 0 {
-            rows = drop_first(rows, to_skip as usize)?;
+            let skip = to_skip as usize;
+            rows = rows.narrow(skip, rows.rows() - skip)?;
             to_skip = 0;
         }
         writer.push(rows)?;
@@ -180,21 +181,6 @@ fn to_store_dtype(matrix: &Tensor, dtype: StoreDtype, hook: &HookPoint) -> Resul
         }
     }
     Ok(matrix.to_dtype(dtype.candle())?)
-}
-
-fn drop_first(rows: RowBatch, n: usize) -> Result<RowBatch> {
-    let keep = rows.rows() - n;
-    Ok(RowBatch {
-        activations: rows
-            .activations
-            .iter()
-            .map(|t| t.narrow(0, n, keep))
-            .collect::<candle_core::Result<_>>()?,
-        doc: rows.doc[n..].to_vec(),
-        window: rows.window[n..].to_vec(),
-        position: rows.position[n..].to_vec(),
-        token_id: rows.token_id[n..].to_vec(),
-    })
 }
 
 #[cfg(test)]

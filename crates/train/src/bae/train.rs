@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle_core::{Device, Result as CandleResult, Tensor};
 
 use super::loss;
-use super::model::BinaryAutoencoder;
+use super::model::{BaeOutput, BinaryAutoencoder};
 use crate::bits::PackedCodes;
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
@@ -182,8 +182,7 @@ impl Trainer {
     ) -> Result<(Sums, CodeCounts)> {
         let weights_entropy =
             if epoch >= self.config.entropy_start_epoch { self.config.lambda_entropy } else { 0.0 };
-        let mut sums = Sums::default();
-        let mut counts = CodeCounts::new(self.model.d_hidden());
+        let mut tally = Tally::new(self.model.d_hidden());
         let batches = ShuffledRows::new(
             train,
             self.config.batch,
@@ -206,23 +205,13 @@ impl Trainer {
                 total = (total + (&entropy * weights_entropy)?)?;
             }
             self.adam.backward_step(&total)?;
-            accumulate(
-                &mut sums,
-                &mut counts,
-                &x,
-                &out.pre,
-                &out.reconstruction,
-                mean,
-                &entropy,
-                &covariance,
-            )?;
+            tally.add(&x, &out, mean, &entropy, &covariance)?;
         }
-        Ok((sums, counts))
+        Ok((tally.sums, tally.counts))
     }
 
     fn validate(&self, val: &RowRange, mean: &Tensor, device: &Device) -> Result<(Sums, CodeCounts)> {
-        let mut sums = Sums::default();
-        let mut counts = CodeCounts::new(self.model.d_hidden());
+        let mut tally = Tally::new(self.model.d_hidden());
         let d = val.dim();
         for chunk in 0..val.chunks() {
             let data = val.read_chunk(chunk)?;
@@ -235,43 +224,44 @@ impl Trainer {
                 let entropy = loss::entropy(&out.codes)?;
                 let covariance =
                     if len >= 2 { loss::covariance(&out.codes)? } else { Tensor::new(0f32, device)? };
-                accumulate(
-                    &mut sums,
-                    &mut counts,
-                    &xb,
-                    &out.pre,
-                    &out.reconstruction,
-                    mean,
-                    &entropy,
-                    &covariance,
-                )?;
+                tally.add(&xb, &out, mean, &entropy, &covariance)?;
             }
         }
-        Ok((sums, counts))
+        Ok((tally.sums, tally.counts))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn accumulate(
-    sums: &mut Sums,
-    counts: &mut CodeCounts,
-    x: &Tensor,
-    pre: &Tensor,
-    reconstruction: &Tensor,
-    mean: &Tensor,
-    entropy: &Tensor,
-    covariance: &Tensor,
-) -> CandleResult<()> {
-    let (rows, features) = pre.dims2()?;
-    sums.sse += (x - reconstruction)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-    sums.sst += x.broadcast_sub(mean)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-    sums.elements += x.elem_count() as u64;
-    sums.entropy += entropy.to_scalar::<f32>()? as f64;
-    sums.covariance += covariance.to_scalar::<f32>()? as f64;
-    sums.batches += 1;
-    let pre: Vec<f32> = pre.flatten_all()?.to_vec1()?;
-    counts.add(&PackedCodes::from_preactivations(&pre, rows, features));
-    Ok(())
+/// Running sums of an epoch's minibatches on one split.
+struct Tally {
+    sums: Sums,
+    counts: CodeCounts,
+}
+
+impl Tally {
+    fn new(features: usize) -> Self {
+        Self { sums: Sums::default(), counts: CodeCounts::new(features) }
+    }
+
+    fn add(
+        &mut self,
+        x: &Tensor,
+        out: &BaeOutput,
+        mean: &Tensor,
+        entropy: &Tensor,
+        covariance: &Tensor,
+    ) -> CandleResult<()> {
+        let (rows, features) = out.pre.dims2()?;
+        let sums = &mut self.sums;
+        sums.sse += (x - &out.reconstruction)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        sums.sst += x.broadcast_sub(mean)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        sums.elements += x.elem_count() as u64;
+        sums.entropy += entropy.to_scalar::<f32>()? as f64;
+        sums.covariance += covariance.to_scalar::<f32>()? as f64;
+        sums.batches += 1;
+        let pre: Vec<f32> = out.pre.flatten_all()?.to_vec1()?;
+        self.counts.add(&PackedCodes::from_preactivations(&pre, rows, features));
+        Ok(())
+    }
 }
 
 /// Per-dimension mean, streamed chunk by chunk.

@@ -33,7 +33,8 @@ impl RowBatch {
         self.doc.len()
     }
 
-    fn narrow(&self, start: usize, len: usize) -> Result<RowBatch> {
+    /// Rows `[start, start + len)`.
+    pub fn narrow(&self, start: usize, len: usize) -> Result<RowBatch> {
         let slice = |v: &Vec<u32>| v[start..start + len].to_vec();
         Ok(RowBatch {
             activations: self
