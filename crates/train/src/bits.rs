@@ -22,16 +22,23 @@ impl PackedCodes {
         assert_eq!(pre.len(), rows * features, "pre-activations are not [rows, features]");
         let words_per_feature = rows.div_ceil(64);
         let mut words = vec![0u64; features * words_per_feature];
+        // One word per feature for the current block of 64 rows, filled with contiguous
+        // reads and writes, then scattered to the column-major layout once per block.
+        let mut block_words = vec![0u64; features];
         for block in 0..words_per_feature {
             let first = block * 64;
             let last = (first + 64).min(rows);
+            block_words.fill(0);
             for r in first..last {
                 let shift = r - first;
                 let row = &pre[r * features..(r + 1) * features];
-                for (j, &x) in row.iter().enumerate() {
+                for (word, &x) in block_words.iter_mut().zip(row) {
                     // Branch-free: the comparison is the bit.
-                    words[j * words_per_feature + block] |= ((x > 0.0) as u64) << shift;
+                    *word |= ((x > 0.0) as u64) << shift;
                 }
+            }
+            for (j, &word) in block_words.iter().enumerate() {
+                words[j * words_per_feature + block] = word;
             }
         }
         Self { rows, features, words_per_feature, words }

@@ -132,6 +132,26 @@ pub struct GenerateArgs {
 pub enum BenchCommand {
     /// Forward-pass throughput, plain and capturing every `hook_resid_post`.
     Forward(BenchForwardArgs),
+    /// Entropy, per-feature counts and the covariance term of binary codes: the
+    /// bit-packed popcount path against float tensor and reference-loop paths.
+    Entropy(BenchEntropyArgs),
+}
+
+/// Arguments of `bae bench entropy`.
+#[derive(Debug, Args)]
+pub struct BenchEntropyArgs {
+    /// Rows per minibatch of codes.
+    #[arg(long, default_value_t = 512)]
+    pub rows: usize,
+    /// Number of features d'.
+    #[arg(long, default_value_t = 2304)]
+    pub features: usize,
+    /// Timed repetitions of each path (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bae bench forward`.

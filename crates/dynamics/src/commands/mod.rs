@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches.
 
 mod bench;
+mod bench_entropy;
 mod generate;
 mod harvest;
 mod hidden_states;
@@ -20,5 +21,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
         Command::Train(args) => train::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
+        Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),
     }
 }

@@ -141,3 +141,15 @@ fn inspect_shows_gemma_specifics_from_either_source() {
     let text = stdout(&out);
     assert!(text.contains("attn softcap     5.0") && text.contains("final softcap    3.0"), "{text}");
 }
+
+#[test]
+fn bench_entropy_reports_equal_values_on_every_path() {
+    let out = bae(&["bench", "entropy", "--rows", "130", "--features", "40", "--iters", "1", "--json"]);
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    let value = |i: usize| results[i]["value"].as_f64().unwrap();
+    assert!((value(0) - value(2)).abs() < 1e-9 && value(0) > 1.0, "{results:?}");
+    assert!((value(3) - value(4)).abs() < 1e-3 * value(3), "{results:?}");
+}
