@@ -6,12 +6,13 @@
 use std::time::Instant;
 
 use anyhow::bail;
-use bae_train::bae::loss;
+use bae_train::bae::{loss, synthetic_bits as planted_bits, train_in_memory, Estimator, Split};
 use bae_train::bits::{entropy_bits, reference, PackedCodes};
+use bae_train::config::TrainConfig;
 use bae_train::rng::SplitMix64;
 use candle_core::{Device, Tensor};
 
-use crate::cli::BenchEntropyArgs;
+use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs};
 use crate::output::print;
 
 fn median_seconds(iters: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
@@ -33,7 +34,8 @@ pub fn run(args: &BenchEntropyArgs) -> anyhow::Result<()> {
     let (rows, features) = (args.rows, args.features);
     let mut rng = SplitMix64::new(1);
     let bias: Vec<f32> = (0..features).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
-    let pre: Vec<f32> = (0..rows * features).map(|i| rng.unit_f32() * 2.0 - 1.0 + bias[i % features]).collect();
+    let pre: Vec<f32> =
+        (0..rows * features).map(|i| rng.unit_f32() * 2.0 - 1.0 + bias[i % features]).collect();
     let pre_t = Tensor::from_slice(&pre, (rows, features), &Device::Cpu)?;
 
     let mut results = Vec::new();
@@ -47,7 +49,9 @@ pub fn run(args: &BenchEntropyArgs) -> anyhow::Result<()> {
         Ok(loss::entropy(&z)?.to_scalar::<f32>()? as f64)
     })?;
     results.push(("entropy", "candle f32 tensors", t, h2));
-    let (t, h3) = median_seconds(args.iters, || Ok(reference::entropy_bits(&reference::binarize(&pre), rows, features)))?;
+    let (t, h3) = median_seconds(args.iters, || {
+        Ok(reference::entropy_bits(&reference::binarize(&pre), rows, features))
+    })?;
     results.push(("entropy", "float reference loops", t, h3));
 
     let (t, c) = median_seconds(args.iters, || {
@@ -75,6 +79,50 @@ pub fn run(args: &BenchEntropyArgs) -> anyhow::Result<()> {
     let mut text = format!("codes {rows} x {features}, median of {}\n", args.iters);
     for (term, path, t, v) in &results {
         text += &format!("{term:<11} {path:<22} {:>10.3} ms   value {v:.4}\n", t * 1e3);
+    }
+    print(&text)
+}
+
+pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
+    if args.bits.is_empty() || args.epochs < 3 {
+        bail!("--bits needs at least one value and --epochs at least 3");
+    }
+    let mut rows_out = Vec::new();
+    for &r in &args.bits {
+        let data = planted_bits(args.rows, args.d, r, args.scale, 0.05, r as u64, &Device::Cpu)?;
+        let config = TrainConfig {
+            d_hidden: Some(args.features),
+            estimator: Estimator::Sigmoid,
+            lambda_entropy: args.lambda,
+            lambda_covariance: args.lambda,
+            entropy_start_epoch: args.epochs / 3,
+            lr: 5e-3,
+            batch: 128,
+            epochs: args.epochs,
+            seed: 0,
+            ..TrainConfig::default()
+        };
+        let start = Instant::now();
+        let trained = train_in_memory(&data, config)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let val = trained.history.iter().rev().find(|m| m.split == Split::Val).expect("one epoch ran");
+        rows_out.push((r, val.entropy_bits, val.fvu, val.constant, args.epochs, seconds));
+    }
+    if args.json {
+        let json: Vec<_> = rows_out
+            .iter()
+            .map(|(r, h, fvu, constant, epochs, s)| {
+                serde_json::json!({"bits": r, "estimate": h, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "seconds": s})
+            })
+            .collect();
+        return print(&format!("{}\n", serde_json::to_string_pretty(&json)?));
+    }
+    let mut text = format!(
+        "d = {}, d' = {}, {} rows, λ = {}\n r  estimate (bits)  val FVU  constant  epochs  seconds\n",
+        args.d, args.features, args.rows, args.lambda
+    );
+    for (r, h, fvu, constant, epochs, s) in rows_out {
+        text += &format!("{r:>2}  {h:>15.3}  {fvu:>7.4}  {constant:>8}  {epochs:>6}  {s:>7.1}\n");
     }
     print(&text)
 }

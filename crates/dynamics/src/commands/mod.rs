@@ -22,5 +22,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),
+        Command::Bench(BenchCommand::SyntheticBits(args)) => bench_entropy::synthetic_bits(&args),
     }
 }

@@ -153,3 +153,15 @@ fn bench_entropy_reports_equal_values_on_every_path() {
     assert!((value(0) - value(2)).abs() < 1e-9 && value(0) > 1.0, "{results:?}");
     assert!((value(3) - value(4)).abs() < 1e-3 * value(3), "{results:?}");
 }
+
+#[test]
+fn bench_synthetic_bits_recovers_the_planted_bits() {
+    // A short run of the benchmark's recipe on 4 planted bits: the estimate must be near
+    // 4 (a BAE that found the bits and kept its other features constant reports 4).
+    let out = bae(&["bench", "synthetic-bits", "--bits", "4", "--epochs", "100", "--json"]);
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let estimate = json[0]["estimate"].as_f64().unwrap();
+    assert!((estimate - 4.0).abs() <= 0.5, "{json}");
+    assert!(json[0]["val_fvu"].as_f64().unwrap() < 0.05, "{json}");
+}
