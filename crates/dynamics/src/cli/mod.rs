@@ -138,6 +138,29 @@ pub enum BenchCommand {
     /// The method's sanity check: r independent fair bits planted along random
     /// directions in R^d (plus noise); a trained BAE should report about r bits.
     SyntheticBits(BenchSyntheticArgs),
+    /// Training throughput (rows/s) of `bae train`'s loop on seeded random rows:
+    /// forward, the three loss terms, backward, Adam, and the per-batch metrics.
+    Train(BenchTrainArgs),
+}
+
+/// Arguments of `bae bench train`.
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Input width d.
+    #[arg(long, default_value_t = 576)]
+    pub d: usize,
+    /// Features d'.
+    #[arg(long, default_value_t = 2304)]
+    pub features: usize,
+    /// Rows per minibatch.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Minibatches per timed epoch.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Gradient estimator.
+    #[arg(long, default_value = "sign_s", value_parser = ["identity", "sign_s", "sigmoid"])]
+    pub estimator: String,
 }
 
 /// Arguments of `bae bench synthetic-bits`. The BAE: d' = `features`, sigmoid

@@ -12,7 +12,7 @@ use bae_train::config::TrainConfig;
 use bae_train::rng::SplitMix64;
 use candle_core::{Device, Tensor};
 
-use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs};
+use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs, BenchTrainArgs};
 use crate::output::print;
 
 fn median_seconds(iters: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
@@ -125,4 +125,33 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         text += &format!("{r:>2}  {h:>15.3}  {fvu:>7.4}  {constant:>8}  {epochs:>6}  {s:>7.1}\n");
     }
     print(&text)
+}
+
+pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let estimator: Estimator = serde_json::from_value(serde_json::Value::String(args.estimator.clone()))?;
+    let mut rng = SplitMix64::new(0);
+    let rows = args.batch * args.steps;
+    let data: Vec<f32> = (0..rows * args.d).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
+    let data = Tensor::from_vec(data, (rows, args.d), &Device::Cpu)?;
+    // Two epochs without validation rows: the first warms up, the second is timed.
+    let config = TrainConfig {
+        d_hidden: Some(args.features),
+        estimator,
+        entropy_start_epoch: 0,
+        batch: args.batch,
+        epochs: 2,
+        val_fraction: 0.0,
+        ..TrainConfig::default()
+    };
+    let trained = train_in_memory(&data, config)?;
+    let seconds = trained.history.iter().rev().find(|m| m.split == Split::Train).expect("ran").seconds;
+    let json = serde_json::json!({
+        "d": args.d, "features": args.features, "batch": args.batch, "steps": args.steps,
+        "estimator": args.estimator, "seconds_per_step": seconds / args.steps as f64,
+        "rows_per_s": rows as f64 / seconds,
+    });
+    print(&format!("{json}\n"))
 }

@@ -23,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),
         Command::Bench(BenchCommand::SyntheticBits(args)) => bench_entropy::synthetic_bits(&args),
+        Command::Bench(BenchCommand::Train(args)) => bench_entropy::train(&args),
     }
 }

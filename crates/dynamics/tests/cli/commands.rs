@@ -165,3 +165,14 @@ fn bench_synthetic_bits_recovers_the_planted_bits() {
     assert!((estimate - 4.0).abs() <= 0.5, "{json}");
     assert!(json[0]["val_fvu"].as_f64().unwrap() < 0.05, "{json}");
 }
+
+#[test]
+fn bench_train_reports_consistent_throughput() {
+    let out = bae(&["bench", "train", "--d", "16", "--features", "32", "--batch", "64", "--steps", "3"]);
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rate = json["rows_per_s"].as_f64().unwrap();
+    let step = json["seconds_per_step"].as_f64().unwrap();
+    assert!(rate.is_finite() && rate > 0.0, "{json}");
+    assert!((rate * step - 64.0).abs() < 1e-6, "rows/s x s/step should be the batch: {json}");
+}
