@@ -4,7 +4,7 @@
 //! - `sae_weights.safetensors` (`W_enc [d, d']`, `b_enc [d']`, `W_dec [d', d]`,
 //!   `b_dec [d]`, f32) and `cfg.json`: the SAELens layout, for use elsewhere.
 //!
-//! Every file is written under a temporary name and renamed when complete.
+//! Every file is written under a temporary name, flushed and renamed when complete.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +14,7 @@ use candle_core::{Device, Tensor};
 use crate::bae::train::{EpochMetrics, Trainer};
 use crate::config::TrainConfig;
 use crate::error::{io, Result, TrainError};
+use crate::files::write_atomically;
 use crate::store::first_json_difference;
 
 /// The `format` metadata value of checkpoints this version writes.
@@ -30,29 +31,10 @@ const PARAMS: [&str; 4] = ["W_enc", "b_enc", "W_dec", "b_dec"];
 /// Saving and loading checkpoints.
 pub struct Checkpoint;
 
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    if let Err(e) = write(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
-    // safetensors writes through a private temporary file (mode 0600); results are
-    // meant to be shared.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-            .map_err(io("setting permissions of", path))?;
-    }
-    Ok(())
-}
-
 fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<()> {
-    write_atomically(path, |tmp| {
-        safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata), tmp)
-            .map_err(|e| TrainError::Tensors { path: tmp.to_path_buf(), message: e.to_string() })
-    })
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+        .map_err(|e| TrainError::Tensors { path: path.to_path_buf(), message: e.to_string() })?;
+    write_atomically(path, &bytes)
 }
 
 /// Settings that may change between a run and its resumption.
@@ -95,7 +77,7 @@ impl Checkpoint {
             "train_config": trainer.config,
         });
         let text = serde_json::to_string_pretty(&cfg).expect("cfg serializes");
-        write_atomically(&dir.join(CFG_FILE), |tmp| std::fs::write(tmp, text).map_err(io("writing", tmp)))
+        write_atomically(&dir.join(CFG_FILE), text.as_bytes())
     }
 
     /// Restores weights, optimiser state, progress and history into `trainer`, which

@@ -8,6 +8,7 @@ pub mod bits;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod metrics;
 pub mod optim;
 pub mod rng;

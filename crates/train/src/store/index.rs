@@ -194,28 +194,9 @@ impl StoreIndex {
         Ok(index)
     }
 
-    /// Writes `dir/index.json` atomically (temporary file, fsync, rename).
+    /// Writes `dir/index.json` atomically and durably.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let path = dir.join(INDEX_FILE);
-        let tmp = dir.join(format!("{INDEX_FILE}.partial"));
         let text = serde_json::to_string_pretty(self).expect("index serializes");
-        write_synced(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-        sync_dir(dir)
+        crate::files::write_atomically(&dir.join(INDEX_FILE), text.as_bytes())
     }
-}
-
-/// Writes bytes and flushes them to the disk before returning.
-pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).map_err(io("creating", path))?;
-    file.write_all(bytes).map_err(io("writing", path))?;
-    file.sync_all().map_err(io("writing", path))
-}
-
-/// Makes renames inside `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing", dir))?;
-    Ok(())
 }

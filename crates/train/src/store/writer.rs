@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use candle_core::{Device, Tensor};
 
-use super::index::{sync_dir, write_synced, ShardEntry, StoreIndex, StoreSpec, INDEX_FILE};
+use super::index::{ShardEntry, StoreIndex, StoreSpec, INDEX_FILE};
 use crate::error::{io, Result, TrainError};
 
 /// A batch of rows for every hook point, plus where each row came from.
@@ -313,16 +313,10 @@ fn write_shards(dir: &Path, mut index: StoreIndex, jobs: Receiver<Job>) -> Resul
         match job {
             Job::Shard { file, rows, tensors } => {
                 let path = dir.join(&file);
-                let tmp = dir.join(format!("{file}.partial"));
                 let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
                     .map_err(|e| TrainError::Tensors { path: path.clone(), message: e.to_string() })?;
                 drop(tensors);
-                if let Err(e) = write_synced(&tmp, &bytes) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-                sync_dir(dir)?;
+                crate::files::write_atomically(&path, &bytes)?;
                 index.shards.push(ShardEntry { file, rows });
                 index.rows += rows as u64;
                 index.write(dir)?;
