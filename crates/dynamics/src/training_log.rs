@@ -38,15 +38,15 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         ("fvu".into(), f64s(&|m| m.fvu)),
         ("covariance".into(), f64s(&|m| m.covariance)),
         ("batch_entropy_bits".into(), f64s(&|m| m.batch_entropy_bits)),
-        ("entropy_bits".into(), f64s(&|m| m.entropy_bits)),
-        ("entropy_bits_per_feature".into(), f64s(&|m| m.entropy_bits_per_feature)),
-        ("l0".into(), f64s(&|m| m.l0)),
-        ("dead".into(), u32s(&|m| m.dead)),
-        ("dense".into(), u32s(&|m| m.dense)),
-        ("constant".into(), u32s(&|m| m.constant)),
+        ("entropy_bits".into(), f64s(&|m| m.codes.entropy_bits)),
+        ("entropy_bits_per_feature".into(), f64s(&|m| m.codes.entropy_bits_per_feature)),
+        ("l0".into(), f64s(&|m| m.codes.l0)),
+        ("dead".into(), u32s(&|m| m.codes.dead)),
+        ("dense".into(), u32s(&|m| m.codes.dense)),
+        ("constant".into(), u32s(&|m| m.codes.constant)),
     ];
     for (bin, label) in DENSITY_BIN_LABELS.iter().enumerate() {
-        columns.push((format!("density_{label}"), u32s(&|m| m.density_histogram[bin])));
+        columns.push((format!("density_{label}"), u32s(&|m| m.codes.density_histogram[bin])));
     }
     columns.push(("seconds".into(), f64s(&|m| m.seconds)));
     let schema = Arc::new(Schema::new(
@@ -79,6 +79,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
 mod tests {
     use arrow::array::Array;
     use bae_train::bae::Split;
+    use bae_train::metrics::CodeStats;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
@@ -91,13 +92,15 @@ mod tests {
             fvu: 0.1,
             covariance: 2.0,
             batch_entropy_bits: 3.0,
-            entropy_bits: 4.0,
-            entropy_bits_per_feature: 0.25,
-            l0: 1.5,
-            dead: 1,
-            dense: 2,
-            constant: 3,
-            density_histogram: [1, 0, 0, 0, 0, 2, 0, 0, epoch],
+            codes: CodeStats {
+                entropy_bits: 4.0,
+                entropy_bits_per_feature: 0.25,
+                l0: 1.5,
+                dead: 1,
+                dense: 2,
+                constant: 3,
+                density_histogram: [1, 0, 0, 0, 0, 2, 0, 0, epoch],
+            },
             seconds: 0.01,
         }
     }

@@ -23,8 +23,8 @@ pub struct CodeCounts {
     pub ones: Vec<u64>,
 }
 
-/// What the counts say.
-#[derive(Debug, Clone, PartialEq)]
+/// What the counts say. Field names are training-log columns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CodeStats {
     /// Σ_j h(p_j), bits.
     pub entropy_bits: f64,

@@ -106,7 +106,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         let trained = train_in_memory(&data, config)?;
         let seconds = start.elapsed().as_secs_f64();
         let val = trained.history.iter().rev().find(|m| m.split == Split::Val).expect("one epoch ran");
-        rows_out.push((r, val.entropy_bits, val.fvu, val.constant, args.epochs, seconds));
+        rows_out.push((r, val.codes.entropy_bits, val.fvu, val.codes.constant, args.epochs, seconds));
     }
     if args.json {
         let json: Vec<_> = rows_out

@@ -100,7 +100,7 @@ fn report(trainer: &Trainer, out: &Path) {
     if let Some(m) = trainer.history.iter().rev().find(|m| m.split == Split::Val) {
         eprintln!(
             "epoch {}: val MSE {:.5}, FVU {:.4}, entropy {:.2} bits ({:.4}/feature), L0 {:.2}, dead {}, dense {}",
-            m.epoch, m.mse, m.fvu, m.entropy_bits, m.entropy_bits_per_feature, m.l0, m.dead, m.dense
+            m.epoch, m.mse, m.fvu, m.codes.entropy_bits, m.codes.entropy_bits_per_feature, m.codes.l0, m.codes.dead, m.codes.dense
         );
     }
     eprintln!("wrote {}", out.display());
@@ -128,8 +128,10 @@ impl EpochDisplay {
 
     fn update(&mut self, t: &Trainer) {
         let Some(m) = t.history.iter().rev().find(|m| m.split == Split::Val) else { return };
-        let msg =
-            format!("val FVU {:.4}  H {:.2} bits  L0 {:.1}  dead {}", m.fvu, m.entropy_bits, m.l0, m.dead);
+        let msg = format!(
+            "val FVU {:.4}  H {:.2} bits  L0 {:.1}  dead {}",
+            m.fvu, m.codes.entropy_bits, m.codes.l0, m.codes.dead
+        );
         match &self.bar {
             Some(bar) => {
                 bar.set_position(t.epochs_done as u64);

@@ -43,20 +43,10 @@ pub struct EpochMetrics {
     pub covariance: f64,
     /// Mean minibatch entropy term (bits), as in the loss.
     pub batch_entropy_bits: f64,
-    /// Feature-set entropy of all the split's codes, bits.
-    pub entropy_bits: f64,
-    /// entropy_bits / d'.
-    pub entropy_bits_per_feature: f64,
-    /// Mean bits per row differing from their feature's rounded mean.
-    pub l0: f64,
-    /// Features that never fired in the epoch (window: the split's rows in this epoch).
-    pub dead: usize,
-    /// Features that fired on more than half of the rows in the window.
-    pub dense: usize,
-    /// Features constant over the window.
-    pub constant: usize,
-    /// Features per density bin (see `metrics::DENSITY_BIN_EDGES`).
-    pub density_histogram: [usize; 9],
+    /// Statistics of all the split's codes in the epoch (the window for dead/dense
+    /// counts): feature-set entropy, L0, dead/dense/constant features, density histogram.
+    #[serde(flatten)]
+    pub codes: CodeStats,
     /// Wall time of the epoch (training pass plus validation), seconds.
     pub seconds: f64,
 }
@@ -86,13 +76,7 @@ fn stats_row(epoch: usize, split: Split, sums: &Sums, stats: CodeStats, seconds:
         fvu: sums.sse / sums.sst.max(f64::MIN_POSITIVE),
         covariance: sums.covariance / batches,
         batch_entropy_bits: sums.entropy / batches,
-        entropy_bits: stats.entropy_bits,
-        entropy_bits_per_feature: stats.entropy_bits_per_feature,
-        l0: stats.l0,
-        dead: stats.dead,
-        dense: stats.dense,
-        constant: stats.constant,
-        density_histogram: stats.density_histogram,
+        codes: stats,
         seconds,
     }
 }

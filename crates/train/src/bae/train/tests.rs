@@ -31,12 +31,12 @@ fn a_bae_recovers_about_r_bits_from_synthetic_data() {
     let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3, &Device::Cpu).unwrap();
     let trained = train_in_memory(&rows, config(Estimator::Sigmoid, 0.1, 100, 30)).unwrap();
     let m = last_val(&trained);
-    assert!((m.entropy_bits - 4.0).abs() <= 0.5, "{m:?}");
+    assert!((m.codes.entropy_bits - 4.0).abs() <= 0.5, "{m:?}");
     assert!(m.fvu < 0.05, "{m:?}");
-    assert!(m.constant >= 8, "most spare features should be constant: {m:?}");
+    assert!(m.codes.constant >= 8, "most spare features should be constant: {m:?}");
     // Without the entropy and covariance terms the codes are far more redundant.
     let free = train_in_memory(&rows, config(Estimator::Sigmoid, 0.0, 100, 30)).unwrap();
-    assert!(last_val(&free).entropy_bits > 8.0, "{:?}", last_val(&free));
+    assert!(last_val(&free).codes.entropy_bits > 8.0, "{:?}", last_val(&free));
 }
 
 #[test]
