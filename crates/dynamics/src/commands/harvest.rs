@@ -1,7 +1,7 @@
 //! `bae harvest`: a corpus through a model, residual-stream rows into an activation store.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -95,7 +95,6 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
         tokens,
         shard_rows: ((shard_mb * (1 << 20) as f64) as usize / row_bytes).max(1),
     };
-    let existed = out.exists();
     let writer = if args.resume { StoreWriter::resume(&out, spec) } else { StoreWriter::create(&out, spec) }
         .with_context(|| format!("opening the store in {}", out.display()))?;
     let resumed_at = writer.rows();
@@ -111,15 +110,8 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
     };
     let mut display = ProgressDisplay::new(tokens, resumed_at);
     let started = Instant::now();
-    let summary = match harvest(&model, &corpus, &settings, writer, &mut |p| display.update(p)) {
-        Ok(summary) => summary,
-        Err(e) => {
-            if !args.resume {
-                remove_if_empty(&out, existed);
-            }
-            return Err(anyhow::Error::new(e).context(format!("harvesting into {}", out.display())));
-        }
-    };
+    let summary = harvest(&model, &corpus, &settings, writer, &mut |p| display.update(p))
+        .with_context(|| format!("harvesting into {}", out.display()))?;
     display.finish();
     eprintln!(
         "stored {} rows x {} hook points ({}) in {}{}",
@@ -149,24 +141,6 @@ fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// A new store that failed before its first shard is removed again, so the failure
-/// leaves nothing behind; one with complete shards stays, resumable.
-fn remove_if_empty(dir: &Path, existed: bool) {
-    let Ok(index) = bae_train::store::StoreIndex::read(dir) else { return };
-    if index.rows > 0 {
-        return;
-    }
-    let _ = std::fs::remove_file(dir.join(bae_train::store::INDEX_FILE));
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().ends_with(".partial") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    if !existed {
-        let _ = std::fs::remove_dir(dir);
-    }
 }
 
 /// A progress bar on a terminal; a log line every 10 seconds otherwise.

@@ -71,6 +71,10 @@ pub struct StoreWriter {
     next_shard: usize,
     jobs: Option<SyncSender<Job>>,
     worker: Option<JoinHandle<Result<StoreIndex>>>,
+    /// What to remove if this writer is dropped unfinished before its first shard:
+    /// `Some(true)` for a store it created in a directory it created, `Some(false)` in
+    /// an existing empty directory, None for a resumed store (never removed).
+    created: Option<bool>,
 }
 
 impl StoreWriter {
@@ -89,7 +93,8 @@ impl StoreWriter {
             }
             return Err(TrainError::StoreExists { dir: dir.to_path_buf(), state: describe(&existing) });
         }
-        if dir.exists() {
+        let dir_existed = dir.exists();
+        if dir_existed {
             let entries = std::fs::read_dir(dir).map_err(io("reading", dir))?;
             if let Some(entry) = entries.filter_map(|e| e.ok()).next() {
                 return Err(TrainError::NotAStore {
@@ -101,7 +106,9 @@ impl StoreWriter {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let index = StoreIndex::new(spec);
         index.write(dir)?;
-        Ok(Self::start(dir, index))
+        let mut writer = Self::start(dir, index);
+        writer.created = Some(!dir_existed);
+        Ok(writer)
     }
 
     /// Continues the store in `dir`, which must have been made with exactly `spec`.
@@ -155,6 +162,7 @@ impl StoreWriter {
             next_shard,
             jobs: Some(tx),
             worker: Some(worker),
+            created: None,
         }
     }
 
@@ -265,17 +273,32 @@ impl StoreWriter {
             self.flush_shard(self.pending_rows)?;
         }
         self.send(Job::Finish)?;
+        self.created = None;
         self.join()
     }
 }
 
 impl Drop for StoreWriter {
     /// Dropping an unfinished writer (an error elsewhere) lets the worker write what it
-    /// already has; the store stays resumable.
+    /// already has; the store stays resumable. A new store that never got a shard is
+    /// removed again, so a run that failed early leaves nothing behind.
     fn drop(&mut self) {
         self.jobs = None;
         if let Some(handle) = self.worker.take() {
             let _ = handle.join();
+        }
+        let Some(created_dir) = self.created else { return };
+        if StoreIndex::read(&self.dir).map(|index| index.rows > 0).unwrap_or(true) {
+            return;
+        }
+        let _ = std::fs::remove_file(self.dir.join(INDEX_FILE));
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".partial") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        if created_dir {
+            let _ = std::fs::remove_dir(&self.dir);
         }
     }
 }
