@@ -184,7 +184,7 @@ pub struct BenchSyntheticArgs {
     #[arg(long, default_value_t = 300)]
     pub epochs: usize,
     /// λ_H = λ_C. Too large relative to the data's variance and every feature goes
-    /// constant (0.1 does that here); too small and features duplicate.
+    /// constant (0.1 did that with --scale 4); too small and features duplicate.
     #[arg(long, default_value_t = 0.01)]
     pub lambda: f64,
     /// Length of each planted direction (the noise has standard deviation 0.05).
