@@ -67,10 +67,83 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(a.matmul(b)?)
 }
 
-/// `cblas_sgemm` from the system OpenBLAS as a candle op.
+/// The shape of one `c = alpha · op(a) · op(b) + beta · c` on row-major slices: op(a)
+/// is `[m, k]` (`a` is stored `[k, m]` when `trans_a`), op(b) is `[k, n]` (`b` is
+/// stored `[n, k]` when `trans_b`), `c` is `[m, n]`. Training's forward and backward
+/// passes are all of this form; transposes are read through strides, never copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sgemm {
+    /// Rows of op(a) and c.
+    pub m: usize,
+    /// Columns of op(b) and c.
+    pub n: usize,
+    /// The shared dimension.
+    pub k: usize,
+    /// `a` is stored transposed, `[k, m]`.
+    pub trans_a: bool,
+    /// `b` is stored transposed, `[n, k]`.
+    pub trans_b: bool,
+}
+
+impl Sgemm {
+    /// `c = alpha · op(a) · op(b) + beta · c`, on OpenBLAS when linked and enabled, else
+    /// on the `gemm` crate with all cores. With `beta = 0`, `c`'s old values are ignored
+    /// (even NaN). Panics if a slice's length does not match the shape (a caller's bug).
+    pub fn run(&self, alpha: f32, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+        let Sgemm { m, n, k, trans_a, trans_b } = *self;
+        assert_eq!(a.len(), m * k, "sgemm: a has {} values, op(a) is [{m}, {k}]", a.len());
+        assert_eq!(b.len(), k * n, "sgemm: b has {} values, op(b) is [{k}, {n}]", b.len());
+        assert_eq!(c.len(), m * n, "sgemm: c has {} values, expected [{m}, {n}]", c.len());
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            c.iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+            return;
+        }
+        #[cfg(bae_openblas)]
+        if backend() == MatmulBackend::OpenBlas {
+            blas::sgemm(self, alpha, a, b, beta, c);
+            return;
+        }
+        let (a_rs, a_cs) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
+        let (b_rs, b_cs) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        // SAFETY: the asserts above bound every index the strides reach inside the
+        // slices; c is borrowed mutably and does not alias a or b.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                beta != 0.0,
+                a.as_ptr(),
+                a_cs,
+                a_rs,
+                b.as_ptr(),
+                b_cs,
+                b_rs,
+                // The gemm crate computes dst = alpha·dst + beta·lhs·rhs.
+                beta,
+                alpha,
+                false,
+                false,
+                false,
+                if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None },
+            );
+        }
+    }
+}
+
+/// `cblas_sgemm` from the system OpenBLAS, as a candle op and on slices.
 #[cfg(bae_openblas)]
 mod blas {
     use candle_core::{CpuStorage, CustomOp2, Layout, Shape};
+
+    use super::Sgemm;
 
     pub(super) struct BlasMatmul;
 
@@ -97,14 +170,20 @@ mod blas {
             let (Some((a0, _)), Some((b0, _))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
                 candle_core::bail!("{}: contiguous inputs expected", self.name())
             };
-            let out = sgemm(&a[a0..a0 + m * k], &b[b0..b0 + k * n], m, k, n);
+            let mut out = vec![0f32; m * n];
+            if m > 0 && n > 0 && k > 0 {
+                let shape = Sgemm { m, n, k, trans_a: false, trans_b: false };
+                sgemm(&shape, 1.0, &a[a0..a0 + m * k], &b[b0..b0 + k * n], 0.0, &mut out);
+            }
             Ok((CpuStorage::F32(out), Shape::from((m, n))))
         }
     }
 
-    fn sgemm(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    /// Row-major `cblas_sgemm`; the caller has checked the lengths and that m, n, k > 0.
+    pub(super) fn sgemm(shape: &Sgemm, alpha: f32, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
         const ROW_MAJOR: i32 = 101;
         const NO_TRANS: i32 = 111;
+        const TRANS: i32 = 112;
         #[link(name = "openblas")]
         extern "C" {
             fn cblas_sgemm(
@@ -124,31 +203,30 @@ mod blas {
                 ldc: i32,
             );
         }
-        let mut c = vec![0f32; m * n];
-        if m == 0 || n == 0 {
-            return c;
-        }
-        // SAFETY: a holds m*k and b holds k*n row-major f32 values, c has room for m*n; the
-        // leading dimensions match those row-major layouts, and BLAS does not keep pointers.
+        let Sgemm { m, n, k, trans_a, trans_b } = *shape;
+        let lda = if trans_a { m } else { k };
+        let ldb = if trans_b { k } else { n };
+        // SAFETY: a holds op(a) = [m, k] stored row-major as [m, k] or [k, m], b likewise
+        // [k, n] or [n, k], c has room for [m, n]; the leading dimensions are those
+        // row-major widths, and BLAS does not keep pointers.
         unsafe {
             cblas_sgemm(
                 ROW_MAJOR,
-                NO_TRANS,
-                NO_TRANS,
+                if trans_a { TRANS } else { NO_TRANS },
+                if trans_b { TRANS } else { NO_TRANS },
                 m as i32,
                 n as i32,
                 k as i32,
-                1.0,
+                alpha,
                 a.as_ptr(),
-                k as i32,
+                lda as i32,
                 b.as_ptr(),
-                n as i32,
-                0.0,
+                ldb as i32,
+                beta,
                 c.as_mut_ptr(),
                 n as i32,
             );
         }
-        c
     }
 }
 
@@ -185,7 +263,50 @@ mod tests {
     }
 
     #[test]
+    fn sgemm_matches_a_naive_product_for_every_transpose_and_beta() {
+        use crate::testing::SplitMix64;
+        let mut rng = SplitMix64::new(9);
+        for backend in [MatmulBackend::OpenBlas, MatmulBackend::Candle] {
+            let _guard = BACKEND_LOCK.lock().unwrap();
+            set_backend(backend);
+            for (m, n, k) in [(1, 1, 1), (7, 5, 13), (33, 65, 17)] {
+                for (trans_a, trans_b, alpha, beta) in [
+                    (false, false, 1.0, 0.0),
+                    (true, false, 0.5, 1.0),
+                    (false, true, -2.0, 0.25),
+                    (true, true, 1.0, -1.0),
+                ] {
+                    let a: Vec<f32> = (0..m * k).map(|_| rng.symmetric()).collect();
+                    let b: Vec<f32> = (0..k * n).map(|_| rng.symmetric()).collect();
+                    let c0: Vec<f32> = (0..m * n).map(|_| rng.symmetric()).collect();
+                    let at = |i: usize, l: usize| if trans_a { a[l * m + i] } else { a[i * k + l] };
+                    let bt = |l: usize, j: usize| if trans_b { b[j * k + l] } else { b[l * n + j] };
+                    let want: Vec<f32> = (0..m * n)
+                        .map(|ij| {
+                            let (i, j) = (ij / n, ij % n);
+                            alpha * (0..k).map(|l| at(i, l) * bt(l, j)).sum::<f32>() + beta * c0[ij]
+                        })
+                        .collect();
+                    let mut got = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+                    Sgemm { m, n, k, trans_a, trans_b }.run(alpha, &a, &b, beta, &mut got);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() < 1e-4 * k as f32,
+                            "{backend:?} {m}x{n}x{k} {trans_a} {trans_b}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+        set_backend(MatmulBackend::OpenBlas);
+    }
+
+    /// Tests that switch the process-wide backend take turns.
+    static BACKEND_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
     fn the_backend_can_be_switched_for_benchmarks() {
+        let _guard = BACKEND_LOCK.lock().unwrap();
         assert_eq!(set_backend(MatmulBackend::Candle), MatmulBackend::Candle);
         let restored = set_backend(MatmulBackend::OpenBlas);
         assert_eq!(restored == MatmulBackend::OpenBlas, openblas_available());
