@@ -38,6 +38,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         ("fvu".into(), f64s(&|m| m.fvu)),
         ("covariance".into(), f64s(&|m| m.covariance)),
         ("batch_entropy_bits".into(), f64s(&|m| m.batch_entropy_bits)),
+        ("sparsity".into(), f64s(&|m| m.sparsity)),
         ("entropy_bits".into(), f64s(&|m| m.codes.entropy_bits)),
         ("entropy_bits_per_feature".into(), f64s(&|m| m.codes.entropy_bits_per_feature)),
         ("l0".into(), f64s(&|m| m.codes.l0)),
@@ -92,6 +93,7 @@ mod tests {
             fvu: 0.1,
             covariance: 2.0,
             batch_entropy_bits: 3.0,
+            sparsity: 0.75,
             codes: CodeStats {
                 entropy_bits: 4.0,
                 entropy_bits_per_feature: 0.25,
@@ -116,7 +118,7 @@ mod tests {
         assert!(kv.iter().any(|k| k.key == "config" && k.value.as_deref() == Some("{\"lr\":0.1}")));
         let batch = builder.build().unwrap().next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 3);
-        assert_eq!(batch.num_columns(), 12 + 9 + 1);
+        assert_eq!(batch.num_columns(), 13 + 9 + 1);
         let split = batch.column_by_name("split").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((split.value(1), split.value(2)), ("val", "train"));
         let mse = batch.column_by_name("mse").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();

@@ -91,6 +91,88 @@ impl PackedCodes {
         }
         sum
     }
+
+    /// The covariance term Σ_{j≠k} |Cov(z_j, z_k)| (as [`Self::covariance_sum`]) and its
+    /// subgradient's sign pattern: `signs[j * features + k]` = sign(Cov(z_j, z_k)) for
+    /// j ≠ k, 0 on the diagonal and where the covariance is exactly 0 (PyTorch's
+    /// convention for |·| at 0). The sign comes from integers, n_jk·B − n_j·n_k, so it
+    /// is exact, and so is the sum before its final scaling. Rows of the matrix are
+    /// computed in parallel.
+    pub fn covariance_with_signs(&self, signs: &mut [f32]) -> f64 {
+        use rayon::prelude::*;
+        let h = self.features;
+        assert_eq!(signs.len(), h * h, "signs must be [features, features]");
+        if self.rows < 2 {
+            signs.fill(0.0);
+            return 0.0;
+        }
+        let b = self.rows as i64;
+        let counts = self.counts();
+        let scale = 1.0 / (b as f64 * (b as f64 - 1.0));
+        let popcnt = has_popcnt();
+        let row_sums: Vec<i64> = signs
+            .par_chunks_mut(h)
+            .enumerate()
+            .map(|(j, row)| {
+                let (counts, words) = (&counts, &self.words);
+                let args = SignRow { j, words_per_feature: self.words_per_feature, b, counts, words };
+                if popcnt {
+                    // SAFETY: the CPU has POPCNT (checked at run time above).
+                    unsafe { sign_row_popcnt(&args, row) }
+                } else {
+                    sign_row(&args, row)
+                }
+            })
+            .collect();
+        // Integer sums: exact, whatever the thread count.
+        row_sums.iter().sum::<i64>() as f64 * scale
+    }
+}
+
+/// One row of [`PackedCodes::covariance_with_signs`]'s work.
+struct SignRow<'a> {
+    j: usize,
+    words_per_feature: usize,
+    b: i64,
+    counts: &'a [u64],
+    words: &'a [u64],
+}
+
+/// Fills row `j` of the sign pattern; returns Σ_k |n_jk·B − n_j·n_k|, k ≠ j, exactly
+/// (at most B² per pair, so an i64 holds any realistic d'² of them).
+#[inline(always)]
+fn sign_row(a: &SignRow, row: &mut [f32]) -> i64 {
+    let w = a.words_per_feature;
+    let fj = &a.words[a.j * w..(a.j + 1) * w];
+    let nj = a.counts[a.j] as i64;
+    let mut sum = 0i64;
+    for (k, (sign, fk)) in row.iter_mut().zip(a.words.chunks_exact(w)).enumerate() {
+        let co = fj.iter().zip(fk).map(|(x, y)| (x & y).count_ones() as i64).sum::<i64>();
+        let numerator = if k == a.j { 0 } else { co * a.b - nj * a.counts[k] as i64 };
+        *sign = numerator.signum() as f32;
+        sum += numerator.abs();
+    }
+    sum
+}
+
+/// [`sign_row`] compiled with the POPCNT instruction (the portable x86-64 baseline
+/// lacks it, and the bit-twiddling fallback is several times slower).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn sign_row_popcnt(a: &SignRow, row: &mut [f32]) -> i64 {
+    sign_row(a, row)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn sign_row_popcnt(a: &SignRow, row: &mut [f32]) -> i64 {
+    sign_row(a, row)
+}
+
+fn has_popcnt() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("popcnt");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Entropy in bits of a Bernoulli(p): −p log2 p − (1−p) log2(1−p), 0 at p = 0 and 1.
@@ -184,6 +266,20 @@ mod tests {
         let fast = packed.covariance_sum();
         let slow = reference::covariance_sum(&z, rows, features);
         assert!((fast - slow).abs() < 1e-9 * slow.max(1.0), "{fast} vs {slow}");
+        let mut signs = vec![f32::NAN; features * features];
+        let with_signs = packed.covariance_with_signs(&mut signs);
+        assert!((with_signs - slow).abs() < 1e-9 * slow.max(1.0), "{with_signs} vs {slow}");
+        // Signs against the float covariance, in (j, k) order.
+        let z = &z;
+        let col = |j: usize| (0..rows).map(move |r| z[r * features + j] as f64);
+        let mean: Vec<f64> = (0..features).map(|j| col(j).sum::<f64>() / rows as f64).collect();
+        for j in 0..features {
+            for k in 0..features {
+                let cov: f64 = col(j).zip(col(k)).map(|(a, b)| (a - mean[j]) * (b - mean[k])).sum();
+                let want = if j == k || cov.abs() < 1e-9 { 0.0 } else { cov.signum() as f32 };
+                assert_eq!(signs[j * features + k], want, "({j}, {k}): cov {cov}");
+            }
+        }
     }
 
     #[test]

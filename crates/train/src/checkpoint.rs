@@ -1,8 +1,9 @@
 //! Checkpoints of a training run, in one directory:
-//! - `checkpoint.safetensors`: weights, Adam's moments and step, epochs done, the
+//! - `checkpoint.safetensors`: parameters, Adam's moments and step, epochs done, the
 //!   config and the metrics history (metadata) — what `--resume` reads;
 //! - `sae_weights.safetensors` (`W_enc [d, d']`, `b_enc [d']`, `W_dec [d', d]`,
-//!   `b_dec [d]`, f32) and `cfg.json`: the SAELens layout, for use elsewhere.
+//!   `b_dec [d]`, plus `threshold [d']` for JumpReLU and BatchTopK, f32) and `cfg.json`:
+//!   the SAELens layout, for use elsewhere.
 //!
 //! Every file is written under a temporary name, flushed and renamed when complete.
 
@@ -11,8 +12,10 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
+use crate::bae::model::bad_model;
 use crate::bae::train::{EpochMetrics, Trainer};
-use crate::config::TrainConfig;
+use crate::bae::Autoencoder;
+use crate::config::{Architecture, TrainConfig};
 use crate::error::{io, Result, TrainError};
 use crate::files::write_atomically;
 use crate::store::first_json_difference;
@@ -26,7 +29,9 @@ pub const WEIGHTS_FILE: &str = "sae_weights.safetensors";
 /// The SAELens config file name.
 pub const CFG_FILE: &str = "cfg.json";
 
-const PARAMS: [&str; 4] = ["W_enc", "b_enc", "W_dec", "b_dec"];
+/// Names of the trainable parameters in `checkpoint.safetensors`, in the order of
+/// [`Autoencoder::params`].
+const PARAMS: [&str; 5] = ["W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"];
 
 /// Saving and loading checkpoints.
 pub struct Checkpoint;
@@ -40,19 +45,62 @@ fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<Str
 /// Settings that may change between a run and its resumption.
 const MAY_CHANGE_ON_RESUME: [&str; 3] = ["out", "epochs", "checkpoint_every"];
 
+/// Parameter shapes of `model`, in the order of [`PARAMS`].
+fn shapes(model: &Autoencoder) -> [Vec<usize>; 5] {
+    let (d, h) = (model.d, model.d_hidden);
+    [vec![d, h], vec![h], vec![h, d], vec![d], vec![model.log_threshold.len()]]
+}
+
+fn tensor(values: &[f32], shape: &[usize]) -> Result<Tensor> {
+    Ok(Tensor::from_slice(values, shape, &Device::Cpu)?)
+}
+
+/// SAELens's name for how the model encodes at inference: BatchTopK encodes as a
+/// JumpReLU with one threshold for every feature.
+fn saelens_architecture(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::Binary => "binary",
+        Architecture::ReluL1 => "standard",
+        Architecture::TopK => "topk",
+        Architecture::BatchTopK | Architecture::JumpRelu => "jumprelu",
+    }
+}
+
+/// The SAELens file's tensors: the four weights, and per-feature thresholds where the
+/// activation has them.
+fn saelens_tensors(model: &Autoencoder) -> Result<Vec<(String, Tensor)>> {
+    let shapes = shapes(model);
+    let mut tensors = Vec::new();
+    for (i, (name, values)) in PARAMS.iter().zip(model.params()).take(4).enumerate() {
+        tensors.push((name.to_string(), tensor(values, &shapes[i])?));
+    }
+    let threshold: Option<Vec<f32>> = match model.architecture {
+        Architecture::JumpRelu => Some(model.log_threshold.iter().map(|l| l.exp()).collect()),
+        Architecture::BatchTopK => Some(vec![model.batch_threshold; model.d_hidden]),
+        _ => None,
+    };
+    if let Some(t) = threshold {
+        tensors.push(("threshold".into(), tensor(&t, &[model.d_hidden])?));
+    }
+    Ok(tensors)
+}
+
 impl Checkpoint {
     /// Writes the trainer's state to `dir` (created if needed).
     pub fn save(dir: &Path, trainer: &Trainer) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let model = &trainer.model;
-        let params = [&model.w_enc, &model.b_enc, &model.w_dec, &model.b_dec];
-        let mut tensors: Vec<(String, Tensor)> =
-            PARAMS.iter().zip(params).map(|(n, v)| (n.to_string(), v.as_tensor().clone())).collect();
-        let weights = tensors.clone();
-        for (i, name) in PARAMS.iter().enumerate() {
-            tensors.push((format!("adam.m.{name}"), trainer.adam.m[i].clone()));
-            tensors.push((format!("adam.v.{name}"), trainer.adam.v[i].clone()));
+        let shapes = shapes(model);
+        let mut tensors = Vec::new();
+        for (i, (name, values)) in PARAMS.iter().zip(model.params()).enumerate() {
+            if values.is_empty() {
+                continue;
+            }
+            tensors.push((name.to_string(), tensor(values, &shapes[i])?));
+            tensors.push((format!("adam.m.{name}"), tensor(&trainer.adam.m[i], &shapes[i])?));
+            tensors.push((format!("adam.v.{name}"), tensor(&trainer.adam.v[i], &shapes[i])?));
         }
+        tensors.push(("batch_threshold".into(), tensor(&[model.batch_threshold], &[1])?));
         let metadata = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("epochs_done".to_string(), trainer.epochs_done.to_string()),
@@ -61,17 +109,31 @@ impl Checkpoint {
             ("history".to_string(), to_json(&trainer.history)),
         ]);
         save_tensors(&dir.join(CHECKPOINT_FILE), &tensors, metadata)?;
+        let weights = saelens_tensors(model)?;
         save_tensors(&dir.join(WEIGHTS_FILE), &weights, HashMap::from([("format".into(), "pt".into())]))?;
+        let activation = match model.architecture {
+            Architecture::Binary => "step: 1 if x @ W_enc + b_enc > 0 else 0",
+            Architecture::ReluL1 => "relu",
+            Architecture::TopK => "topk: relu of each row's k largest pre-activations",
+            Architecture::BatchTopK | Architecture::JumpRelu => "jumprelu: pre if pre > threshold else 0",
+        };
         let cfg = serde_json::json!({
-            "architecture": "binary",
-            "d_in": model.d(),
-            "d_sae": model.d_hidden(),
+            "architecture": saelens_architecture(model.architecture),
+            "bae_architecture": model.architecture,
+            "d_in": model.d,
+            "d_sae": model.d_hidden,
             "dtype": "float32",
             "device": "cpu",
             "hook_name": trainer.config.hook,
             "apply_b_dec_to_input": false,
             "normalize_activations": "none",
-            "activation_fn": "step: 1 if x @ W_enc + b_enc > 0 else 0",
+            "activation_fn": activation,
+            "activation_fn_kwargs": if model.architecture == Architecture::TopK {
+                serde_json::json!({ "k": model.k })
+            } else {
+                serde_json::json!({})
+            },
+            "k": model.k,
             "estimator": trainer.config.estimator,
             "epochs_done": trainer.epochs_done,
             "train_config": trainer.config,
@@ -80,10 +142,10 @@ impl Checkpoint {
         write_atomically(&dir.join(CFG_FILE), text.as_bytes())
     }
 
-    /// Restores weights, optimiser state, progress and history into `trainer`, which
+    /// Restores parameters, optimiser state, progress and history into `trainer`, which
     /// must have been built with the same config and data width.
     pub fn load(path: &Path, trainer: &mut Trainer) -> Result<()> {
-        let bad = |message: String| TrainError::Tensors { path: path.to_path_buf(), message };
+        let bad = |message: String| bad_model(path, message);
         let bytes = std::fs::read(path).map_err(io("reading", path))?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| bad(format!("not a checkpoint: {e}")))?;
@@ -106,25 +168,26 @@ impl Checkpoint {
             )));
         }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?;
-        let device = trainer.model.w_enc.device().clone();
-        let model = &trainer.model;
-        let params = [&model.w_enc, &model.b_enc, &model.w_dec, &model.b_dec];
-        for (i, (name, var)) in PARAMS.iter().zip(params).enumerate() {
-            let get = |key: String| -> Result<Tensor> {
-                let t = tensors.get(&key).ok_or_else(|| bad(format!("tensor `{key}` is missing")))?;
-                if t.dims() != var.dims() {
-                    return Err(bad(format!(
-                        "tensor `{key}` has shape {:?}, this run needs {:?} (a checkpoint for another d or d')",
-                        t.dims(),
-                        var.dims()
-                    )));
-                }
-                Ok(t.to_device(&device)?)
-            };
-            var.set(&get(name.to_string())?)?;
-            trainer.adam.m[i] = get(format!("adam.m.{name}"))?;
-            trainer.adam.v[i] = get(format!("adam.v.{name}"))?;
+        let get = |key: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let t = tensors.get(key).ok_or_else(|| bad(format!("tensor `{key}` is missing")))?;
+            if t.dims() != shape {
+                return Err(bad(format!(
+                    "tensor `{key}` has shape {:?}, this run needs {shape:?} (a checkpoint for another d or d')",
+                    t.dims()
+                )));
+            }
+            Ok(t.flatten_all()?.to_vec1()?)
+        };
+        let shapes = shapes(&trainer.model);
+        for (i, name) in PARAMS.iter().enumerate() {
+            if shapes[i].iter().product::<usize>() == 0 {
+                continue;
+            }
+            *trainer.model.params_mut()[i] = get(name, &shapes[i])?;
+            trainer.adam.m[i] = get(&format!("adam.m.{name}"), &shapes[i])?;
+            trainer.adam.v[i] = get(&format!("adam.v.{name}"), &shapes[i])?;
         }
+        trainer.model.batch_threshold = get("batch_threshold", &[1])?[0];
         let number =
             |k: &str| -> Result<u64> { field(k)?.parse().map_err(|e| bad(format!("metadata `{k}`: {e}"))) };
         trainer.adam.step = number("adam_step")?;
@@ -139,6 +202,56 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// Reads a run directory's SAELens files into a model for inference.
+pub(crate) fn load_saelens(dir: &Path) -> Result<Autoencoder> {
+    let cfg_path = dir.join(CFG_FILE);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io("reading", &cfg_path))?;
+    let cfg: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad_model(&cfg_path, format!("not JSON: {e}")))?;
+    let architecture: Architecture = serde_json::from_value(cfg["bae_architecture"].clone())
+        .map_err(|e| bad_model(&cfg_path, format!("`bae_architecture`: {e}")))?;
+    let path = dir.join(WEIGHTS_FILE);
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|e| TrainError::Tensors { path: path.clone(), message: e.to_string() })?;
+    let get = |name: &str| -> Result<Tensor> {
+        tensors.get(name).cloned().ok_or_else(|| bad_model(&path, format!("tensor `{name}` is missing")))
+    };
+    let values = |t: Tensor| -> Result<Vec<f32>> {
+        Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?)
+    };
+    let w_enc = get("W_enc")?;
+    let (d, d_hidden) = w_enc.dims2().map_err(|_| bad_model(&path, "`W_enc` is not a matrix".into()))?;
+    let threshold = match architecture {
+        Architecture::JumpRelu | Architecture::BatchTopK => values(get("threshold")?)?,
+        _ => Vec::new(),
+    };
+    let model = Autoencoder {
+        architecture,
+        d,
+        d_hidden,
+        w_enc: values(w_enc)?,
+        b_enc: values(get("b_enc")?)?,
+        w_dec: values(get("W_dec")?)?,
+        b_dec: values(get("b_dec")?)?,
+        log_threshold: if architecture == Architecture::JumpRelu {
+            threshold.iter().map(|t| t.ln()).collect()
+        } else {
+            Vec::new()
+        },
+        batch_threshold: if architecture == Architecture::BatchTopK {
+            threshold.first().copied().unwrap_or(0.0)
+        } else {
+            0.0
+        },
+        k: cfg["k"].as_u64().unwrap_or(0) as usize,
+    };
+    model.check_shapes().map_err(|m| bad_model(&path, m))?;
+    if matches!(architecture, Architecture::TopK) && !(1..=d_hidden).contains(&model.k) {
+        return Err(bad_model(&cfg_path, format!("`k` = {}, expected 1 ≤ k ≤ {d_hidden}", model.k)));
+    }
+    Ok(model)
 }
 
 /// JSON text for a metadata value.

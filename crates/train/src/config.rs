@@ -1,5 +1,6 @@
-//! The `[train]` table of a run config: every choice of a BAE training run, with the
-//! reference recipe as defaults, validated before any work starts.
+//! The `[train]` table of a run config: every choice of a training run (a BAE or one of
+//! the SAE baselines), with the BAE reference recipe as defaults, validated before any
+//! work starts.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::bae::Estimator;
 use crate::error::{Result, TrainError};
+
+/// What is trained: the binary autoencoder or one of the sparse-autoencoder baselines.
+/// All share the encoder `x·W_enc + b_enc`, the decoder `a·W_dec + b_dec`, Adam, and the
+/// metrics; they differ in the activation `a` and the sparsity term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Architecture {
+    /// The BAE: a = step(pre) in {0, 1}; MSE + λ_H·entropy + λ_C·covariance.
+    #[serde(rename = "binary")]
+    Binary,
+    /// ReLU SAE: a = relu(pre); MSE + `l1_coefficient`·mean_rows Σ_j a_j.
+    #[serde(rename = "relu_l1")]
+    ReluL1,
+    /// TopK SAE: relu of each row's `k` largest pre-activations, the rest 0; MSE only.
+    #[serde(rename = "topk")]
+    TopK,
+    /// BatchTopK SAE: relu of the `k`·B largest pre-activations of the whole batch; MSE
+    /// only. Outside training a learned threshold replaces the batch selection.
+    #[serde(rename = "batch_topk")]
+    BatchTopK,
+    /// JumpReLU SAE: a = pre where pre > θ_j else 0, θ learned through a straight-through
+    /// estimator; MSE + `l0_coefficient`·mean_rows L0.
+    #[serde(rename = "jumprelu")]
+    JumpRelu,
+}
+
+impl Architecture {
+    /// The config spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::Binary => "binary",
+            Architecture::ReluL1 => "relu_l1",
+            Architecture::TopK => "topk",
+            Architecture::BatchTopK => "batch_topk",
+            Architecture::JumpRelu => "jumprelu",
+        }
+    }
+}
 
 /// A training run. Field names are the TOML keys; defaults are the reference recipe
 /// (λ_H = λ_C = 1e-7, E0 = 500, Adam lr 5e-4, batch 512, 2000 epochs, last 20% held out).
@@ -21,6 +59,11 @@ pub struct TrainConfig {
     pub tensor: Option<String>,
     /// Run directory for checkpoints and the training log (`--out`).
     pub out: Option<PathBuf>,
+    /// "binary" (the BAE, default), or a baseline: "relu_l1", "topk", "batch_topk",
+    /// "jumprelu". The BAE-only fields (estimator, lambda_entropy, lambda_covariance,
+    /// entropy_start_epoch) must keep their defaults for a baseline; each baseline field
+    /// is refused for the architectures it does not apply to.
+    pub architecture: Architecture,
     /// Number of features d'; when absent, `expansion` × d.
     pub d_hidden: Option<usize>,
     /// d' = expansion × d when `d_hidden` is absent. Default 4.
@@ -33,6 +76,19 @@ pub struct TrainConfig {
     pub lambda_covariance: f64,
     /// E0: first epoch (0-based) in which the entropy term counts. Default 500.
     pub entropy_start_epoch: usize,
+    /// relu_l1 only: weight of the L1 term, mean over rows of Σ_j a_j. Default 1e-3.
+    pub l1_coefficient: Option<f64>,
+    /// topk and batch_topk only: active features per row (batch_topk: on average).
+    /// Default 32.
+    pub k: Option<usize>,
+    /// jumprelu only: weight of the L0 term, mean over rows of the active count.
+    /// Default 1e-3.
+    pub l0_coefficient: Option<f64>,
+    /// jumprelu only: width ε of the rectangle kernel in the threshold's
+    /// straight-through gradient. Default 1e-3.
+    pub jumprelu_bandwidth: Option<f64>,
+    /// jumprelu only: the initial threshold θ of every feature. Default 1e-3.
+    pub jumprelu_initial_threshold: Option<f64>,
     /// Adam learning rate. Default 5e-4.
     pub lr: f64,
     /// Rows per minibatch; incomplete last batches of an epoch are dropped. Default 512.
@@ -57,12 +113,18 @@ impl Default for TrainConfig {
             hook: None,
             tensor: None,
             out: None,
+            architecture: Architecture::Binary,
             d_hidden: None,
             expansion: 4,
             estimator: Estimator::SignS,
             lambda_entropy: 1e-7,
             lambda_covariance: 1e-7,
             entropy_start_epoch: 500,
+            l1_coefficient: None,
+            k: None,
+            l0_coefficient: None,
+            jumprelu_bandwidth: None,
+            jumprelu_initial_threshold: None,
             lr: 5e-4,
             batch: 512,
             epochs: 2000,
@@ -80,11 +142,101 @@ impl TrainConfig {
         self.d_hidden.unwrap_or(self.expansion * d)
     }
 
+    /// The L1 weight (relu_l1).
+    pub fn l1_coefficient(&self) -> f64 {
+        self.l1_coefficient.unwrap_or(1e-3)
+    }
+
+    /// Active features per row (topk, batch_topk).
+    pub fn k(&self) -> usize {
+        self.k.unwrap_or(32)
+    }
+
+    /// The L0 weight (jumprelu).
+    pub fn l0_coefficient(&self) -> f64 {
+        self.l0_coefficient.unwrap_or(1e-3)
+    }
+
+    /// The straight-through kernel width (jumprelu).
+    pub fn jumprelu_bandwidth(&self) -> f64 {
+        self.jumprelu_bandwidth.unwrap_or(1e-3)
+    }
+
+    /// The initial threshold (jumprelu).
+    pub fn jumprelu_initial_threshold(&self) -> f64 {
+        self.jumprelu_initial_threshold.unwrap_or(1e-3)
+    }
+
+    /// Fields set for an architecture they do not apply to.
+    fn check_architecture_fields(&self) -> Result<()> {
+        use Architecture::*;
+        let arch = self.architecture;
+        let contradiction = |field: &str, applies: &str| {
+            Err(TrainError::Input(format!(
+                "train config: `{field}` applies to architecture {applies}, not to architecture = \"{}\"",
+                arch.name()
+            )))
+        };
+        let sae_fields: [(&str, bool, &[Architecture], &str); 5] = [
+            ("l1_coefficient", self.l1_coefficient.is_some(), &[ReluL1], "relu_l1"),
+            ("k", self.k.is_some(), &[TopK, BatchTopK], "topk or batch_topk"),
+            ("l0_coefficient", self.l0_coefficient.is_some(), &[JumpRelu], "jumprelu"),
+            ("jumprelu_bandwidth", self.jumprelu_bandwidth.is_some(), &[JumpRelu], "jumprelu"),
+            (
+                "jumprelu_initial_threshold",
+                self.jumprelu_initial_threshold.is_some(),
+                &[JumpRelu],
+                "jumprelu",
+            ),
+        ];
+        for (field, set, applies, names) in sae_fields {
+            if set && !applies.contains(&arch) {
+                return contradiction(field, names);
+            }
+        }
+        if arch != Binary {
+            let defaults = Self::default();
+            for (field, changed) in [
+                ("estimator", self.estimator != defaults.estimator),
+                ("lambda_entropy", self.lambda_entropy != defaults.lambda_entropy),
+                ("lambda_covariance", self.lambda_covariance != defaults.lambda_covariance),
+                ("entropy_start_epoch", self.entropy_start_epoch != defaults.entropy_start_epoch),
+            ] {
+                if changed {
+                    return contradiction(field, "binary");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every field on its own and against the data size (`rows` of width `d`).
     pub fn validate(&self, rows: u64, d: usize) -> Result<()> {
         let bad = |field: &str, message: String| {
             Err(TrainError::Input(format!("train config: `{field}` {message}")))
         };
+        self.check_architecture_fields()?;
+        let d_hidden = self.d_hidden_for(d);
+        for (field, value) in
+            [("l1_coefficient", self.l1_coefficient), ("l0_coefficient", self.l0_coefficient)]
+        {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return bad(field, format!("= {v}, expected a finite number ≥ 0"));
+            }
+        }
+        for (field, value) in [
+            ("jumprelu_bandwidth", self.jumprelu_bandwidth),
+            ("jumprelu_initial_threshold", self.jumprelu_initial_threshold),
+        ] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return bad(field, format!("= {v}, expected a finite number > 0"));
+            }
+        }
+        if matches!(self.architecture, Architecture::TopK | Architecture::BatchTopK)
+            && !(1..=d_hidden).contains(&self.k())
+        {
+            return bad("k", format!("= {}, expected 1 ≤ k ≤ d' = {d_hidden}", self.k()));
+        }
         if self.d_hidden == Some(0) || (self.d_hidden.is_none() && self.expansion == 0) {
             return bad(
                 if self.d_hidden.is_some() { "d_hidden" } else { "expansion" },
@@ -114,7 +266,7 @@ impl TrainConfig {
             }
         }
         let train_rows = rows - self.validation_rows(rows);
-        if self.batch < 2 {
+        if self.batch < 2 && self.architecture == Architecture::Binary {
             return bad(
                 "batch",
                 format!("= {}, expected at least 2 (the covariance needs two rows)", self.batch),
@@ -126,7 +278,10 @@ impl TrainConfig {
                 format!("= {} is larger than the {train_rows} training rows of {rows} (d = {d})", self.batch),
             );
         }
-        if self.entropy_start_epoch >= self.epochs && self.lambda_entropy > 0.0 {
+        if self.architecture == Architecture::Binary
+            && self.entropy_start_epoch >= self.epochs
+            && self.lambda_entropy > 0.0
+        {
             return bad(
                 "entropy_start_epoch",
                 format!(
@@ -174,5 +329,38 @@ mod tests {
         check("val_fraction = 1.0", "`val_fraction`");
         check("epochs = 100", "lambda_entropy would never apply");
         check("lambda_covariance = nan", "`lambda_covariance`");
+        check("architecture = \"topk\"\nk = 0", "`k` = 0, expected 1 ≤ k ≤ d' = 32");
+        check("architecture = \"topk\"\nk = 33", "`k` = 33");
+        check("architecture = \"jumprelu\"\njumprelu_bandwidth = 0.0", "`jumprelu_bandwidth` = 0");
+        check("architecture = \"relu_l1\"\nl1_coefficient = -1.0", "`l1_coefficient` = -1");
+    }
+
+    #[test]
+    fn fields_of_another_architecture_are_contradictions() {
+        let check = |text: &str, needle: &str| {
+            let c: TrainConfig = toml::from_str(text).unwrap();
+            let err = c.validate(1000, 8).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        };
+        check("k = 8", "`k` applies to architecture topk or batch_topk, not to architecture = \"binary\"");
+        check(
+            "architecture = \"topk\"\nl1_coefficient = 0.1",
+            "`l1_coefficient` applies to architecture relu_l1",
+        );
+        check(
+            "architecture = \"relu_l1\"\nestimator = \"identity\"",
+            "`estimator` applies to architecture binary",
+        );
+        check("architecture = \"jumprelu\"\nlambda_entropy = 0.5", "`lambda_entropy` applies");
+        for ok in [
+            "architecture = \"topk\"\nk = 4",
+            "architecture = \"jumprelu\"\nl0_coefficient = 0.01",
+            "architecture = \"batch_topk\"",
+        ] {
+            let c: TrainConfig = toml::from_str(ok).unwrap();
+            c.validate(1000, 8).unwrap();
+        }
+        let err = toml::from_str::<TrainConfig>("architecture = \"gated\"").unwrap_err().to_string();
+        assert!(err.contains("batch_topk") && err.contains("jumprelu"), "{err}");
     }
 }

@@ -14,6 +14,15 @@ pub const DENSITY_BIN_EDGES: [f64; 9] = [0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 0
 pub const DENSITY_BIN_LABELS: [&str; 9] =
     ["0", "le_1e-4", "le_1e-3", "le_1e-2", "le_0.1", "le_0.5", "le_0.9", "lt_1", "1"];
 
+/// How L0 counts a row's active features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L0Rule {
+    /// Binary codes: bits that differ from the feature's rounded mean, Σ_j min(p_j, 1 − p_j).
+    FlipsFromMean,
+    /// Sparse activations: non-zeros, Σ_j p_j.
+    NonZero,
+}
+
 /// Counts of ones per feature over some rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeCounts {
@@ -30,8 +39,8 @@ pub struct CodeStats {
     pub entropy_bits: f64,
     /// entropy_bits / d'.
     pub entropy_bits_per_feature: f64,
-    /// Mean number of bits per row that differ from the feature's rounded mean:
-    /// Σ_j min(p_j, 1 − p_j).
+    /// Mean active features per row: for BAE codes the bits that differ from the
+    /// feature's rounded mean, Σ_j min(p_j, 1 − p_j); for SAEs the non-zeros, Σ_j p_j.
     pub l0: f64,
     /// Features that never fired in the window.
     pub dead: usize,
@@ -59,8 +68,8 @@ impl CodeCounts {
         }
     }
 
-    /// The statistics (all zero for no rows).
-    pub fn stats(&self) -> CodeStats {
+    /// The statistics (all zero for no rows), with L0 counted by `l0`.
+    pub fn stats(&self, l0: L0Rule) -> CodeStats {
         let features = self.ones.len();
         let mut stats = CodeStats {
             entropy_bits: 0.0,
@@ -77,7 +86,10 @@ impl CodeCounts {
         for &ones in &self.ones {
             let p = ones as f64 / self.rows as f64;
             stats.entropy_bits += bernoulli_entropy(p);
-            stats.l0 += p.min(1.0 - p);
+            stats.l0 += match l0 {
+                L0Rule::FlipsFromMean => p.min(1.0 - p),
+                L0Rule::NonZero => p,
+            };
             stats.dead += usize::from(ones == 0);
             stats.dense += usize::from(p > 0.5);
             stats.constant += usize::from(ones == 0 || ones == self.rows);
@@ -107,9 +119,10 @@ mod tests {
         counts.add(&PackedCodes::from_preactivations(&pre[..8], 2, 4));
         counts.add(&PackedCodes::from_preactivations(&pre[8..], 2, 4));
         assert_eq!(counts.ones, vec![0, 4, 2, 1]);
-        let s = counts.stats();
+        let s = counts.stats(L0Rule::FlipsFromMean);
         assert!((s.entropy_bits - (1.0 + bernoulli_entropy(0.25))).abs() < 1e-12);
         assert!((s.l0 - (0.0 + 0.0 + 0.5 + 0.25)).abs() < 1e-12);
+        assert!((counts.stats(L0Rule::NonZero).l0 - (0.0 + 1.0 + 0.5 + 0.25)).abs() < 1e-12);
         assert_eq!((s.dead, s.dense, s.constant), (1, 1, 2));
         assert_eq!(s.density_histogram, [1, 0, 0, 0, 0, 2, 0, 0, 1]);
     }

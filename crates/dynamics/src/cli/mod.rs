@@ -158,9 +158,16 @@ pub struct BenchTrainArgs {
     /// Minibatches per timed epoch.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
-    /// Gradient estimator.
+    /// Gradient estimator (binary only).
     #[arg(long, default_value = "sign_s", value_parser = ["identity", "sign_s", "sigmoid"])]
     pub estimator: String,
+    /// What to train: the BAE or a baseline, with that architecture's default settings.
+    #[arg(long, default_value = "binary", value_parser = ["binary", "relu_l1", "topk", "batch_topk", "jumprelu"])]
+    pub architecture: String,
+    /// Matmul implementation: the system OpenBLAS when the build found one (falls back
+    /// otherwise), or the pure-Rust `gemm` crate candle also uses.
+    #[arg(long, value_enum, default_value = "openblas")]
+    pub matmul: MatmulArg,
 }
 
 /// Arguments of `bae bench synthetic-bits`. The BAE: d' = `features`, sigmoid

@@ -6,13 +6,14 @@
 use std::time::Instant;
 
 use anyhow::bail;
+use bae_lm::matmul::MatmulBackend;
 use bae_train::bae::{loss, synthetic_bits as planted_bits, train_in_memory, Estimator, Split};
 use bae_train::bits::{entropy_bits, reference, PackedCodes};
-use bae_train::config::TrainConfig;
+use bae_train::config::{Architecture, TrainConfig};
 use bae_train::rng::SplitMix64;
 use candle_core::{Device, Tensor};
 
-use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs, BenchTrainArgs};
+use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs, BenchTrainArgs, MatmulArg};
 use crate::output::print;
 
 fn median_seconds(iters: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
@@ -89,7 +90,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
     }
     let mut rows_out = Vec::new();
     for &r in &args.bits {
-        let data = planted_bits(args.rows, args.d, r, args.scale, 0.05, r as u64, &Device::Cpu)?;
+        let data = planted_bits(args.rows, args.d, r, args.scale, 0.05, r as u64)?;
         let config = TrainConfig {
             d_hidden: Some(args.features),
             estimator: Estimator::Sigmoid,
@@ -131,16 +132,25 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    let backend = bae_lm::matmul::set_backend(match args.matmul {
+        MatmulArg::Openblas => MatmulBackend::OpenBlas,
+        MatmulArg::Candle => MatmulBackend::Candle,
+    });
+    let architecture: Architecture =
+        serde_json::from_value(serde_json::Value::String(args.architecture.clone()))?;
+    let binary = architecture == Architecture::Binary;
     let estimator: Estimator = serde_json::from_value(serde_json::Value::String(args.estimator.clone()))?;
     let mut rng = SplitMix64::new(0);
     let rows = args.batch * args.steps;
     let data: Vec<f32> = (0..rows * args.d).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
     let data = Tensor::from_vec(data, (rows, args.d), &Device::Cpu)?;
     // Two epochs without validation rows: the first warms up, the second is timed.
+    let defaults = TrainConfig::default();
     let config = TrainConfig {
+        architecture,
         d_hidden: Some(args.features),
-        estimator,
-        entropy_start_epoch: 0,
+        estimator: if binary { estimator } else { defaults.estimator },
+        entropy_start_epoch: if binary { 0 } else { defaults.entropy_start_epoch },
         batch: args.batch,
         epochs: 2,
         val_fraction: 0.0,
@@ -150,7 +160,8 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let seconds = trained.history.iter().rev().find(|m| m.split == Split::Train).expect("ran").seconds;
     let json = serde_json::json!({
         "d": args.d, "features": args.features, "batch": args.batch, "steps": args.steps,
-        "estimator": args.estimator, "seconds_per_step": seconds / args.steps as f64,
+        "architecture": args.architecture, "estimator": if binary { args.estimator.as_str() } else { "-" },
+        "matmul": backend.name(), "seconds_per_step": seconds / args.steps as f64,
         "rows_per_s": rows as f64 / seconds,
     });
     print(&format!("{json}\n"))

@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Context};
 use bae_train::store::{ActivationStore, RowSource, SafetensorsMatrix, ShuffledRows};
-use candle_core::Device;
 
 use crate::cli::{ActivationsArgs, StoreStatsArgs};
 use crate::output::print;
@@ -24,13 +23,12 @@ pub fn stats(args: &StoreStatsArgs) -> anyhow::Result<()> {
     let source = open_source(&args.source)?;
     let d = source.dim();
     let limit = args.rows.unwrap_or(u64::MAX);
-    let rows =
-        ShuffledRows::new(source.as_ref(), 1024, args.source.shuffle_rows, args.source.seed, &Device::Cpu)?;
+    let rows = ShuffledRows::new(source.as_ref(), 1024, args.source.shuffle_rows, args.source.seed)?;
     let (mut n, mut norm_sum, mut max_abs) = (0u64, 0f64, 0f32);
     let (mut sum, mut sum_sq) = (vec![0f64; d], vec![0f64; d]);
     for batch in rows {
-        let batch = batch?.to_vec2::<f32>()?;
-        for row in batch.iter().take((limit - n) as usize) {
+        let batch = batch?;
+        for row in batch.chunks(d).take((limit - n) as usize) {
             norm_sum += row.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
             for (j, &x) in row.iter().enumerate() {
                 sum[j] += x as f64;

@@ -10,7 +10,6 @@ use bae_train::bae::{Split, Trainer};
 use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::config::TrainConfig;
 use bae_train::store::{ActivationStore, RowSource, SafetensorsMatrix, INDEX_FILE};
-use candle_core::Device;
 
 use crate::cli::TrainArgs;
 
@@ -53,12 +52,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let (source, described) = open_source(&config)?;
     let checkpoint = out.join(CHECKPOINT_FILE);
-    let device = Device::Cpu;
     let mut trainer = if args.resume {
         if !checkpoint.is_file() {
             bail!("cannot resume: {} holds no checkpoint ({CHECKPOINT_FILE})", out.display());
         }
-        let t = Trainer::resume(config, source.as_ref(), &checkpoint, &device)
+        let t = Trainer::resume(config, source.as_ref(), &checkpoint)
             .with_context(|| format!("resuming from {}", checkpoint.display()))?;
         eprintln!("resuming {} after epoch {}", out.display(), t.epochs_done);
         t
@@ -69,13 +67,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        Trainer::new(config, source.as_ref(), &device)?
+        Trainer::new(config, source.as_ref())?
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
-        "training a BAE d = {} -> d' = {} on {} rows ({described}), {} epochs",
-        trainer.model.d(),
-        trainer.model.d_hidden(),
+        "training {} d = {} -> d' = {} on {} rows ({described}), {} epochs",
+        match trainer.model.architecture {
+            bae_train::config::Architecture::Binary => "a BAE".to_string(),
+            other => format!("a {} SAE", other.name()),
+        },
+        trainer.model.d,
+        trainer.model.d_hidden,
         source.rows(),
         trainer.config.epochs
     );

@@ -1,6 +1,6 @@
 //! `bae train`: checkpoints, training log, resume, Python interoperability, bad input.
 
-use bae_train::bae::{synthetic_bits, BinaryAutoencoder, Estimator};
+use bae_train::bae::{synthetic_bits, Autoencoder};
 
 use super::*;
 
@@ -15,7 +15,7 @@ fn setup(epochs: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let rows = root.join("rows.safetensors");
-    let x = synthetic_bits(640, 12, 3, 4.0, 0.05, 9, &Device::Cpu).unwrap();
+    let x = synthetic_bits(640, 12, 3, 4.0, 0.05, 9).unwrap();
     candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &rows)
         .unwrap();
     let config = root.join("run.toml");
@@ -131,11 +131,15 @@ fn python_reads_the_checkpoint_and_gets_bae_codes() {
         stderr(&py)
     );
     let theirs = candle_core::safetensors::load(&codes_path, &Device::Cpu).unwrap()["codes"].clone();
-    let model = BinaryAutoencoder::from_saelens(&out_dir, Estimator::SignS, &Device::Cpu).unwrap();
+    let model = Autoencoder::from_saelens(&out_dir).unwrap();
     let rows = candle_core::safetensors::load(&run.rows, &Device::Cpu).unwrap()["acts"].clone();
-    let ours = model.codes(&rows).unwrap();
-    assert_eq!(ours.to_vec2::<u8>().unwrap(), theirs.to_vec2::<u8>().unwrap());
-    let ones: u32 = ours.to_dtype(DType::U32).unwrap().sum_all().unwrap().to_scalar().unwrap();
+    let ours: Vec<u8> = model
+        .encode(&rows.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .iter()
+        .map(|&z| z as u8)
+        .collect();
+    assert_eq!(ours, theirs.flatten_all().unwrap().to_vec1::<u8>().unwrap());
+    let ones = ours.iter().filter(|&&z| z == 1).count();
     assert!(ones > 0 && ones < 640 * 8, "degenerate codes: {ones} ones");
 }
 
@@ -175,7 +179,7 @@ fn bad_train_resume_with_activations_of_another_width() {
     let out = run.root.join("run");
     assert_ok(&train(&run, &out, &[]));
     let before = files(&out);
-    let x = synthetic_bits(640, 10, 3, 4.0, 0.05, 9, &Device::Cpu).unwrap();
+    let x = synthetic_bits(640, 10, 3, 4.0, 0.05, 9).unwrap();
     candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &run.rows)
         .unwrap();
     write_config(&run.config, 4);

@@ -1,11 +1,14 @@
-//! The binary autoencoder (DESIGN.md §6): model, straight-through estimators, loss
-//! terms, and a training loop over in-memory rows.
+//! The autoencoders (DESIGN.md §6): the BAE and the SAE baselines, their
+//! activations, loss terms (as candle expressions, the autograd oracle), the
+//! hand-written training step, and the training loop.
 
+pub mod activation;
 pub mod estimator;
 pub mod loss;
 pub mod model;
+pub mod step;
 pub mod train;
 
 pub use estimator::{binarize, Estimator};
-pub use model::{BaeOutput, BinaryAutoencoder};
+pub use model::Autoencoder;
 pub use train::{synthetic_bits, train_in_memory, EpochMetrics, Split, Trainer};

@@ -1,121 +1,150 @@
-//! The binary autoencoder: encoder with bias, step binarization, decoder with bias; no
-//! input normalisation, no tied weights. Weights use the SAELens layout and names.
+//! The autoencoders' parameters and their inference-time encoding. Every architecture
+//! shares the encoder `pre = x·W_enc + b_enc` and the decoder `a·W_dec + b_dec` (no
+//! input normalisation, no tied weights; SAELens layout and names); they differ in the
+//! activation `a` (see [`Architecture`]). Parameters are plain row-major `f32` vectors:
+//! the training step works on them directly, and checkpoints copy them out.
 
-use candle_core::{DType, Device, Result, Tensor, Var};
+use std::path::Path;
 
-use super::estimator::{binarize, Estimator};
+use crate::config::{Architecture, TrainConfig};
+use crate::error::{Result, TrainError};
 use crate::rng::SplitMix64;
 
-/// Parameters and the gradient estimator.
-pub struct BinaryAutoencoder {
-    /// Encoder weights `[d, d']`.
-    pub w_enc: Var,
-    /// Encoder bias `[d']`.
-    pub b_enc: Var,
-    /// Decoder weights `[d', d]`.
-    pub w_dec: Var,
-    /// Decoder bias `[d]`.
-    pub b_dec: Var,
-    /// Backward pass of the binarization.
-    pub estimator: Estimator,
-}
+use super::activation;
 
-/// One forward pass.
-pub struct BaeOutput {
-    /// Encoder pre-activations `[B, d']`.
-    pub pre: Tensor,
-    /// Codes in {0, 1} `[B, d']`.
-    pub codes: Tensor,
-    /// Decoder output `[B, d]`.
-    pub reconstruction: Tensor,
-}
-
-/// `[rows, cols]` uniform in ±1/sqrt(fan_in), PyTorch's `nn.Linear` default.
-fn uniform(rng: &mut SplitMix64, shape: &[usize], fan_in: usize, device: &Device) -> Result<Var> {
-    let bound = 1.0 / (fan_in as f32).sqrt();
-    let n = shape.iter().product();
-    let values: Vec<f32> = (0..n).map(|_| (rng.unit_f32() * 2.0 - 1.0) * bound).collect();
-    Var::from_tensor(&Tensor::from_vec(values, shape, device)?)
-}
-
-impl BinaryAutoencoder {
-    /// A freshly initialised model for width `d` and `d_hidden` features; the seed fixes
-    /// every weight.
-    pub fn new(d: usize, d_hidden: usize, estimator: Estimator, seed: u64, device: &Device) -> Result<Self> {
-        let mut rng = SplitMix64::new(seed);
-        Ok(Self {
-            w_enc: uniform(&mut rng, &[d, d_hidden], d, device)?,
-            b_enc: uniform(&mut rng, &[d_hidden], d, device)?,
-            w_dec: uniform(&mut rng, &[d_hidden, d], d_hidden, device)?,
-            b_dec: uniform(&mut rng, &[d], d_hidden, device)?,
-            estimator,
-        })
-    }
-
+/// Parameters of one autoencoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autoencoder {
+    /// Which activation and sparsity term.
+    pub architecture: Architecture,
     /// Input width d.
-    pub fn d(&self) -> usize {
-        self.w_enc.dim(0).expect("2-D")
-    }
-
+    pub d: usize,
     /// Number of features d'.
-    pub fn d_hidden(&self) -> usize {
-        self.w_enc.dim(1).expect("2-D")
-    }
+    pub d_hidden: usize,
+    /// Encoder weights `[d, d']`.
+    pub w_enc: Vec<f32>,
+    /// Encoder bias `[d']`.
+    pub b_enc: Vec<f32>,
+    /// Decoder weights `[d', d]`.
+    pub w_dec: Vec<f32>,
+    /// Decoder bias `[d]`.
+    pub b_dec: Vec<f32>,
+    /// JumpReLU: ln θ per feature `[d']`, trained (the log keeps θ positive); empty for
+    /// the other architectures.
+    pub log_threshold: Vec<f32>,
+    /// BatchTopK: the inference threshold, a running mean (EMA, rate 0.01) of the smallest
+    /// activation each training batch kept; 0 for the other architectures.
+    pub batch_threshold: f32,
+    /// TopK and BatchTopK: active features per row (on average for BatchTopK).
+    pub k: usize,
+}
 
-    /// The trainable parameters.
-    pub fn vars(&self) -> Vec<Var> {
-        vec![self.w_enc.clone(), self.b_enc.clone(), self.w_dec.clone(), self.b_dec.clone()]
-    }
+/// `n` values uniform in ±1/sqrt(fan_in), PyTorch's `nn.Linear` default.
+fn uniform(rng: &mut SplitMix64, n: usize, fan_in: usize) -> Vec<f32> {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    (0..n).map(|_| (rng.unit_f32() * 2.0 - 1.0) * bound).collect()
+}
 
-    /// Encoder pre-activations of `x` `[B, d]`.
-    pub fn pre(&self, x: &Tensor) -> Result<Tensor> {
-        x.to_dtype(DType::F32)?.matmul(self.w_enc.as_tensor())?.broadcast_add(self.b_enc.as_tensor())
-    }
-
-    /// Decodes codes `[B, d']`.
-    pub fn decode(&self, codes: &Tensor) -> Result<Tensor> {
-        codes.matmul(self.w_dec.as_tensor())?.broadcast_add(self.b_dec.as_tensor())
-    }
-
-    /// Loads `sae_weights.safetensors` (SAELens layout) from a run directory.
-    pub fn from_saelens(dir: &std::path::Path, estimator: Estimator, device: &Device) -> crate::Result<Self> {
-        let path = dir.join(crate::checkpoint::WEIGHTS_FILE);
-        let tensors = candle_core::safetensors::load(&path, device)
-            .map_err(|e| crate::TrainError::Tensors { path: path.clone(), message: e.to_string() })?;
-        let get = |name: &str| -> crate::Result<Var> {
-            let t = tensors.get(name).ok_or_else(|| crate::TrainError::Tensors {
-                path: path.clone(),
-                message: format!("tensor `{name}` is missing"),
-            })?;
-            Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
+impl Autoencoder {
+    /// A freshly initialised model for width `d`, as `config` describes; the config's
+    /// seed fixes every weight. SAE baselines start with unit-norm decoder rows.
+    pub fn new(config: &TrainConfig, d: usize) -> Self {
+        let d_hidden = config.d_hidden_for(d);
+        let mut rng = SplitMix64::new(config.seed);
+        let mut model = Self {
+            architecture: config.architecture,
+            d,
+            d_hidden,
+            w_enc: uniform(&mut rng, d * d_hidden, d),
+            b_enc: uniform(&mut rng, d_hidden, d),
+            w_dec: uniform(&mut rng, d_hidden * d, d_hidden),
+            b_dec: uniform(&mut rng, d, d_hidden),
+            log_threshold: Vec::new(),
+            batch_threshold: 0.0,
+            k: config.k(),
         };
-        let model = Self {
-            w_enc: get("W_enc")?,
-            b_enc: get("b_enc")?,
-            w_dec: get("W_dec")?,
-            b_dec: get("b_dec")?,
-            estimator,
-        };
-        let (d, h) = (model.d(), model.d_hidden());
-        if model.b_enc.dims() != [h] || model.w_dec.dims() != [h, d] || model.b_dec.dims() != [d] {
-            return Err(crate::TrainError::Tensors {
-                path,
-                message: format!("shapes do not form a d = {d}, d' = {h} autoencoder"),
-            });
+        if model.architecture == Architecture::JumpRelu {
+            model.log_threshold = vec![(config.jumprelu_initial_threshold() as f32).ln(); d_hidden];
         }
-        Ok(model)
+        if model.architecture != Architecture::Binary {
+            model.normalize_decoder_rows();
+        }
+        model
     }
 
-    /// Codes in {0, 1} of `x` `[B, d]`, as u8.
-    pub fn codes(&self, x: &Tensor) -> Result<Tensor> {
-        self.pre(x)?.gt(0f32)
+    /// Scales every row of W_dec (one feature's direction) to unit L2 norm; the SAE
+    /// baselines keep this constraint after every step so their sparsity terms cannot
+    /// be dodged by shrinking activations and growing decoder rows.
+    pub fn normalize_decoder_rows(&mut self) {
+        for row in self.w_dec.chunks_mut(self.d) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
     }
 
-    /// Encode, binarize, decode.
-    pub fn forward(&self, x: &Tensor) -> Result<BaeOutput> {
-        let pre = self.pre(x)?;
-        let codes = binarize(&pre, self.estimator)?;
-        let reconstruction = self.decode(&codes)?;
-        Ok(BaeOutput { pre, codes, reconstruction })
+    /// The trainable parameters in a fixed order (W_enc, b_enc, W_dec, b_dec,
+    /// log_threshold); the last is empty except for JumpReLU.
+    pub fn params(&self) -> [&[f32]; 5] {
+        [&self.w_enc, &self.b_enc, &self.w_dec, &self.b_dec, &self.log_threshold]
     }
+
+    /// The trainable parameters, mutably, in the order of [`Self::params`].
+    pub fn params_mut(&mut self) -> [&mut Vec<f32>; 5] {
+        [&mut self.w_enc, &mut self.b_enc, &mut self.w_dec, &mut self.b_dec, &mut self.log_threshold]
+    }
+
+    /// Encoder pre-activations of `x` `[rows, d]`, `[rows, d']`.
+    pub fn preactivations(&self, x: &[f32]) -> Vec<f32> {
+        let rows = x.len() / self.d;
+        let mut pre = Vec::with_capacity(rows * self.d_hidden);
+        (0..rows).for_each(|_| pre.extend_from_slice(&self.b_enc));
+        bae_lm::matmul::Sgemm { m: rows, n: self.d_hidden, k: self.d, trans_a: false, trans_b: false }.run(
+            1.0,
+            x,
+            &self.w_enc,
+            1.0,
+            &mut pre,
+        );
+        pre
+    }
+
+    /// Inference-time activations of `x` `[rows, d]`, `[rows, d']`: the BAE's codes in
+    /// {0, 1}, or the SAE's feature activations (BatchTopK with its learned threshold).
+    pub fn encode(&self, x: &[f32]) -> Vec<f32> {
+        let pre = self.preactivations(x);
+        let mut act = vec![0f32; pre.len()];
+        activation::infer(self, &pre, &mut act);
+        act
+    }
+
+    /// Loads a run directory's `sae_weights.safetensors` and `cfg.json` (architecture
+    /// and k); shapes are checked against each other.
+    pub fn from_saelens(dir: &Path) -> Result<Self> {
+        crate::checkpoint::load_saelens(dir)
+    }
+
+    /// Checks the parameter shapes against d and d' (for loaded files).
+    pub(crate) fn check_shapes(&self) -> std::result::Result<(), String> {
+        let (d, h) = (self.d, self.d_hidden);
+        let want_threshold = if self.architecture == Architecture::JumpRelu { h } else { 0 };
+        for (name, len, want) in [
+            ("W_enc", self.w_enc.len(), d * h),
+            ("b_enc", self.b_enc.len(), h),
+            ("W_dec", self.w_dec.len(), h * d),
+            ("b_dec", self.b_dec.len(), d),
+            ("threshold", self.log_threshold.len(), want_threshold),
+        ] {
+            if len != want {
+                return Err(format!("`{name}` has {len} values, a d = {d}, d' = {h} model needs {want}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a file does not hold a usable model.
+pub(crate) fn bad_model(path: &Path, message: String) -> TrainError {
+    TrainError::Tensors { path: path.to_path_buf(), message }
 }

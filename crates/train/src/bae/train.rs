@@ -7,13 +7,12 @@ use std::time::Instant;
 
 use candle_core::{Device, Result as CandleResult, Tensor};
 
-use super::loss;
-use super::model::{BaeOutput, BinaryAutoencoder};
-use crate::bits::PackedCodes;
+use super::model::Autoencoder;
+use super::step::{self, BatchStats, LossWeights, Workspace};
 use crate::checkpoint::Checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{Architecture, TrainConfig};
 use crate::error::Result;
-use crate::metrics::{CodeCounts, CodeStats};
+use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
 use crate::rng::SplitMix64;
 use crate::store::{InMemoryRows, RowRange, RowSource, ShuffledRows};
@@ -43,6 +42,10 @@ pub struct EpochMetrics {
     pub covariance: f64,
     /// Mean minibatch entropy term (bits), as in the loss.
     pub batch_entropy_bits: f64,
+    /// Mean minibatch sparsity penalty before weighting: Σ_j a_j per row for relu_l1,
+    /// the active count per row for jumprelu, 0 for the other architectures.
+    #[serde(default)]
+    pub sparsity: f64,
     /// Statistics of all the split's codes in the epoch (the window for dead/dense
     /// counts): feature-set entropy, L0, dead/dense/constant features, density histogram.
     #[serde(flatten)]
@@ -56,7 +59,7 @@ pub struct Trainer {
     /// The run's settings.
     pub config: TrainConfig,
     /// The model.
-    pub model: BinaryAutoencoder,
+    pub model: Autoencoder,
     /// The optimiser and its state.
     pub adam: Adam,
     /// Epochs completed.
@@ -76,6 +79,7 @@ fn stats_row(epoch: usize, split: Split, sums: &Sums, stats: CodeStats, seconds:
         fvu: sums.sse / sums.sst.max(f64::MIN_POSITIVE),
         covariance: sums.covariance / batches,
         batch_entropy_bits: sums.entropy / batches,
+        sparsity: sums.sparsity / batches,
         codes: stats,
         seconds,
     }
@@ -88,31 +92,39 @@ struct Sums {
     elements: u64,
     covariance: f64,
     entropy: f64,
+    sparsity: f64,
     batches: u64,
 }
 
+/// How long BatchTopK's threshold remembers: the EMA's weight on each new batch.
+const THRESHOLD_RATE: f32 = 0.01;
+
 impl Trainer {
     /// A fresh run on `source`, after validating the config against it.
-    pub fn new(config: TrainConfig, source: &dyn RowSource, device: &Device) -> Result<Self> {
+    pub fn new(config: TrainConfig, source: &dyn RowSource) -> Result<Self> {
         config.validate(source.rows(), source.dim())?;
-        let d = source.dim();
-        let model = BinaryAutoencoder::new(d, config.d_hidden_for(d), config.estimator, config.seed, device)?;
-        let adam = Adam::new(model.vars(), AdamParams::with_lr(config.lr))?;
+        let model = Autoencoder::new(&config, source.dim());
+        let lengths = model.params().map(|p| p.len());
+        let adam = Adam::new(&lengths, AdamParams::with_lr(config.lr));
         let n_train = source.rows() - config.validation_rows(source.rows());
         let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
         Ok(Self { config, model, adam, epochs_done: 0, history: Vec::new(), train_mean })
     }
 
     /// Continues the run saved in `checkpoint` on the same `source` with the same config.
-    pub fn resume(
-        config: TrainConfig,
-        source: &dyn RowSource,
-        checkpoint: &Path,
-        device: &Device,
-    ) -> Result<Self> {
-        let mut trainer = Self::new(config, source, device)?;
+    pub fn resume(config: TrainConfig, source: &dyn RowSource, checkpoint: &Path) -> Result<Self> {
+        let mut trainer = Self::new(config, source)?;
         Checkpoint::load(checkpoint, &mut trainer)?;
         Ok(trainer)
+    }
+
+    /// How L0 is counted for this architecture.
+    fn l0_rule(&self) -> L0Rule {
+        if self.model.architecture == Architecture::Binary {
+            L0Rule::FlipsFromMean
+        } else {
+            L0Rule::NonZero
+        }
     }
 
     /// Runs the remaining epochs; after each, `on_epoch` sees the trainer, and every
@@ -127,16 +139,15 @@ impl Trainer {
         let n_train = n - self.config.validation_rows(n);
         let train = RowRange::new(source, 0, n_train);
         let val = RowRange::new(source, n_train, n);
-        let device = self.model.w_enc.device().clone();
-        let mean = Tensor::from_slice(&self.train_mean, self.train_mean.len(), &device)?;
+        let mut ws = Workspace::default();
         while self.epochs_done < self.config.epochs {
             let epoch = self.epochs_done;
             let started = Instant::now();
-            let (sums, counts) = self.train_epoch(&train, epoch, &mean, &device)?;
-            let train_row = stats_row(epoch, Split::Train, &sums, counts.stats(), 0.0);
-            let (sums, counts) = self.validate(&val, &mean, &device)?;
+            let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
+            let train_row = stats_row(epoch, Split::Train, &sums, counts.stats(self.l0_rule()), 0.0);
+            let (sums, counts) = self.validate(&val, &mut ws)?;
             let seconds = started.elapsed().as_secs_f64();
-            let val_row = stats_row(epoch, Split::Val, &sums, counts.stats(), seconds);
+            let val_row = stats_row(epoch, Split::Val, &sums, counts.stats(self.l0_rule()), seconds);
             self.history.push(EpochMetrics { seconds, ..train_row });
             self.history.push(val_row);
             self.epochs_done += 1;
@@ -157,58 +168,60 @@ impl Trainer {
         SplitMix64::new(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
     }
 
+    /// One optimiser step on the batch `x`; returns what the batch measured (before
+    /// the step).
+    pub fn step(
+        &mut self,
+        x: &[f32],
+        weights: &LossWeights,
+        ws: &mut Workspace,
+        grads: &mut step::Gradients,
+    ) -> BatchStats {
+        let stats = step::gradients(&self.model, x, weights, ws, grads);
+        self.adam.update(&mut self.model.params_mut(), grads);
+        if self.model.architecture != Architecture::Binary {
+            self.model.normalize_decoder_rows();
+        }
+        if let Some(smallest) = stats.smallest_kept {
+            let theta = &mut self.model.batch_threshold;
+            // The first batch sets the threshold; later ones move it slowly.
+            *theta =
+                if self.adam.step == 1 { smallest } else { *theta + THRESHOLD_RATE * (smallest - *theta) };
+        }
+        stats
+    }
+
     fn train_epoch(
         &mut self,
         train: &RowRange,
         epoch: usize,
-        mean: &Tensor,
-        device: &Device,
+        ws: &mut Workspace,
     ) -> Result<(Sums, CodeCounts)> {
-        let weights_entropy =
-            if epoch >= self.config.entropy_start_epoch { self.config.lambda_entropy } else { 0.0 };
-        let mut tally = Tally::new(self.model.d_hidden());
-        let batches = ShuffledRows::new(
-            train,
-            self.config.batch,
-            self.config.shuffle_rows,
-            self.epoch_seed(epoch),
-            device,
-        )?;
+        let weights = LossWeights::for_epoch(&self.config, epoch);
+        let mut tally = Tally::new(self.model.d_hidden);
+        let mut grads = step::zero_gradients(&self.model);
+        let batches =
+            ShuffledRows::new(train, self.config.batch, self.config.shuffle_rows, self.epoch_seed(epoch))?;
         for x in batches {
             let x = x?;
             // Whole batches only, as the reference's DataLoader with drop_last.
-            if x.dim(0)? < self.config.batch {
+            if x.len() < self.config.batch * self.model.d {
                 break;
             }
-            let out = self.model.forward(&x)?;
-            let mse = loss::mse(&x, &out.reconstruction)?;
-            let entropy = loss::entropy(&out.codes)?;
-            let covariance = loss::covariance(&out.codes)?;
-            let mut total = (&mse + (&covariance * self.config.lambda_covariance)?)?;
-            if weights_entropy > 0.0 {
-                total = (total + (&entropy * weights_entropy)?)?;
-            }
-            self.adam.backward_step(&total)?;
-            tally.add(&x, &out, mean, &entropy, &covariance)?;
+            let stats = self.step(&x, &weights, ws, &mut grads);
+            tally.add(&x, &stats, &self.train_mean);
         }
         Ok((tally.sums, tally.counts))
     }
 
-    fn validate(&self, val: &RowRange, mean: &Tensor, device: &Device) -> Result<(Sums, CodeCounts)> {
-        let mut tally = Tally::new(self.model.d_hidden());
+    fn validate(&self, val: &RowRange, ws: &mut Workspace) -> Result<(Sums, CodeCounts)> {
+        let mut tally = Tally::new(self.model.d_hidden);
         let d = val.dim();
         for chunk in 0..val.chunks() {
             let data = val.read_chunk(chunk)?;
-            let rows = data.len() / d;
-            let x = Tensor::from_vec(data, (rows, d), device)?;
-            for start in (0..rows).step_by(self.config.batch) {
-                let len = self.config.batch.min(rows - start);
-                let xb = x.narrow(0, start, len)?;
-                let out = self.model.forward(&xb)?;
-                let entropy = loss::entropy(&out.codes)?;
-                let covariance =
-                    if len >= 2 { loss::covariance(&out.codes)? } else { Tensor::new(0f32, device)? };
-                tally.add(&xb, &out, mean, &entropy, &covariance)?;
+            for x in data.chunks(self.config.batch * d) {
+                let stats = step::evaluate(&self.model, x, ws);
+                tally.add(x, &stats, &self.train_mean);
             }
         }
         Ok((tally.sums, tally.counts))
@@ -226,25 +239,19 @@ impl Tally {
         Self { sums: Sums::default(), counts: CodeCounts::new(features) }
     }
 
-    fn add(
-        &mut self,
-        x: &Tensor,
-        out: &BaeOutput,
-        mean: &Tensor,
-        entropy: &Tensor,
-        covariance: &Tensor,
-    ) -> CandleResult<()> {
-        let (rows, features) = out.pre.dims2()?;
+    fn add(&mut self, x: &[f32], stats: &BatchStats, mean: &[f32]) {
         let sums = &mut self.sums;
-        sums.sse += (x - &out.reconstruction)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        sums.sst += x.broadcast_sub(mean)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        sums.elements += x.elem_count() as u64;
-        sums.entropy += entropy.to_scalar::<f32>()? as f64;
-        sums.covariance += covariance.to_scalar::<f32>()? as f64;
+        sums.sse += stats.sse;
+        sums.sst += x
+            .chunks(mean.len())
+            .map(|row| row.iter().zip(mean).map(|(x, m)| ((x - m) as f64).powi(2)).sum::<f64>())
+            .sum::<f64>();
+        sums.elements += x.len() as u64;
+        sums.entropy += stats.entropy_bits;
+        sums.covariance += stats.covariance;
+        sums.sparsity += stats.sparsity;
         sums.batches += 1;
-        let pre: Vec<f32> = out.pre.flatten_all()?.to_vec1()?;
-        self.counts.add(&PackedCodes::from_preactivations(&pre, rows, features));
-        Ok(())
+        self.counts.add(&stats.codes);
     }
 }
 
@@ -265,14 +272,14 @@ fn column_mean(source: &dyn RowSource) -> Result<Vec<f32>> {
 pub fn train_in_memory(rows: &Tensor, config: TrainConfig) -> Result<Trainer> {
     let (_, d) = rows.dims2()?;
     let source = InMemoryRows::new(rows.flatten_all()?.to_vec1()?, d, 4096)?;
-    let mut trainer = Trainer::new(config, &source, rows.device())?;
+    let mut trainer = Trainer::new(config, &source)?;
     trainer.run(&source, None, &mut |_| Ok(()))?;
     Ok(trainer)
 }
 
 /// `r` independent fair bits embedded along random unit directions in R^d, scaled by
 /// `scale`, plus near-Gaussian noise of standard deviation `noise`: the sanity dataset
-/// on which a BAE should report about `r` bits. Rows `[n, d]`.
+/// on which a BAE should report about `r` bits. Rows `[n, d]`, on the CPU.
 pub fn synthetic_bits(
     n: usize,
     d: usize,
@@ -280,7 +287,6 @@ pub fn synthetic_bits(
     scale: f32,
     noise: f32,
     seed: u64,
-    device: &Device,
 ) -> CandleResult<Tensor> {
     let mut rng = SplitMix64::new(seed);
     // Sum of 4 uniforms, rescaled to unit variance: close to normal, cheap, seeded.
@@ -303,7 +309,7 @@ pub fn synthetic_bits(
         }
         data.extend(row);
     }
-    Tensor::from_vec(data, (n, d), device)
+    Tensor::from_vec(data, (n, d), &Device::Cpu)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
 use super::index::StoreIndex;
@@ -314,18 +313,12 @@ pub struct ShuffledRows<'a> {
     buffer: Vec<f32>,
     buffer_rows: usize,
     batch: usize,
-    device: Device,
 }
 
 impl<'a> ShuffledRows<'a> {
-    /// One pass over `source` in batches of `batch` rows (the last may be smaller).
-    pub fn new(
-        source: &'a dyn RowSource,
-        batch: usize,
-        buffer_rows: usize,
-        seed: u64,
-        device: &Device,
-    ) -> Result<Self> {
+    /// One pass over `source` in batches of `batch` rows (the last may be smaller), each
+    /// row-major `[rows, d]`.
+    pub fn new(source: &'a dyn RowSource, batch: usize, buffer_rows: usize, seed: u64) -> Result<Self> {
         if batch == 0 || buffer_rows == 0 {
             return Err(TrainError::Input(format!(
                 "batch ({batch}) and shuffle buffer ({buffer_rows}) must be at least 1 row"
@@ -334,16 +327,7 @@ impl<'a> ShuffledRows<'a> {
         let mut rng = SplitMix64::new(seed);
         let mut order: Vec<usize> = (0..source.chunks()).collect();
         rng.shuffle(&mut order);
-        Ok(Self {
-            source,
-            rng,
-            order,
-            next_chunk: 0,
-            buffer: Vec::new(),
-            buffer_rows,
-            batch,
-            device: device.clone(),
-        })
+        Ok(Self { source, rng, order, next_chunk: 0, buffer: Vec::new(), buffer_rows, batch })
     }
 
     fn rows_buffered(&self) -> usize {
@@ -359,7 +343,7 @@ impl<'a> ShuffledRows<'a> {
         Ok(())
     }
 
-    fn next_batch(&mut self) -> Result<Option<Tensor>> {
+    fn next_batch(&mut self) -> Result<Option<Vec<f32>>> {
         self.refill()?;
         let available = self.rows_buffered();
         if available == 0 {
@@ -379,12 +363,12 @@ impl<'a> ShuffledRows<'a> {
             }
             self.buffer.truncate(last);
         }
-        Ok(Some(Tensor::from_vec(out, (n, d), &self.device)?))
+        Ok(Some(out))
     }
 }
 
 impl Iterator for ShuffledRows<'_> {
-    type Item = Result<Tensor>;
+    type Item = Result<Vec<f32>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_batch().transpose()

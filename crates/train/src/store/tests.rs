@@ -178,10 +178,9 @@ fn shuffled_rows_visit_every_row_once_in_a_seeded_order() {
     let store = ActivationStore::open(&out).unwrap();
     let rows = store.hook("blocks.0.hook_resid_post").unwrap();
     let order = |seed| -> Vec<u32> {
-        ShuffledRows::new(&rows, 7, 20, seed, &Device::Cpu)
+        ShuffledRows::new(&rows, 7, 20, seed)
             .unwrap()
-            .flat_map(|b| b.unwrap().to_vec2::<f32>().unwrap())
-            .map(|r| r[0] as u32)
+            .flat_map(|b| b.unwrap().chunks(D).map(|r| r[0] as u32).collect::<Vec<_>>())
             .collect()
     };
     let a = order(1);

@@ -28,7 +28,7 @@ fn a_bae_recovers_about_r_bits_from_synthetic_data() {
     // 4 fair independent bits carry exactly 4 bits; an encoder that recovers them and
     // keeps its other 12 features constant reports 4. Half a bit of slack allows one
     // feature to be partly redundant. Measured: 3.99 bits, validation FVU about 0.02.
-    let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3, &Device::Cpu).unwrap();
+    let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3).unwrap();
     let trained = train_in_memory(&rows, config(Estimator::Sigmoid, 0.1, 100, 30)).unwrap();
     let m = last_val(&trained);
     assert!((m.codes.entropy_bits - 4.0).abs() <= 0.5, "{m:?}");
@@ -41,7 +41,7 @@ fn a_bae_recovers_about_r_bits_from_synthetic_data() {
 
 #[test]
 fn the_entropy_term_has_no_effect_before_e0() {
-    let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1, &Device::Cpu).unwrap();
+    let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1).unwrap();
     let run = |lambda_h: f64| {
         let mut c = config(Estimator::Identity, 0.0, 6, 3);
         c.lambda_entropy = lambda_h;
@@ -56,12 +56,14 @@ fn the_entropy_term_has_no_effect_before_e0() {
 }
 
 fn weights(t: &Trainer) -> Vec<Vec<f32>> {
-    t.model.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect()
+    let mut w: Vec<Vec<f32>> = t.model.params().iter().map(|p| p.to_vec()).collect();
+    w.push(vec![t.model.batch_threshold]);
+    w
 }
 
 #[test]
 fn same_seed_same_weights() {
-    let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1, &Device::Cpu).unwrap();
+    let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1).unwrap();
     let a = train_in_memory(&rows, config(Estimator::SignS, 1e-2, 3, 1)).unwrap();
     let b = train_in_memory(&rows, config(Estimator::SignS, 1e-2, 3, 1)).unwrap();
     assert_eq!(weights(&a), weights(&b));
@@ -72,18 +74,18 @@ fn same_seed_same_weights() {
 
 #[test]
 fn a_killed_run_resumes_to_the_same_weights() {
-    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2, &Device::Cpu).unwrap();
+    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
     let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
     let mut c = config(Estimator::SignS, 1e-2, 7, 2);
     c.checkpoint_every = 3;
     let dir = tempfile::tempdir().unwrap();
 
-    let mut whole = Trainer::new(c.clone(), &source, &Device::Cpu).unwrap();
+    let mut whole = Trainer::new(c.clone(), &source).unwrap();
     whole.run(&source, Some(&dir.path().join("whole")), &mut |_| Ok(())).unwrap();
 
     // Die after epoch 5: the last checkpoint is from epoch 3.
     let killed = dir.path().join("killed");
-    let mut first = Trainer::new(c.clone(), &source, &Device::Cpu).unwrap();
+    let mut first = Trainer::new(c.clone(), &source).unwrap();
     let died = first.run(&source, Some(&killed), &mut |t| {
         if t.epochs_done == 5 {
             Err(crate::TrainError::Input("killed".into()))
@@ -93,8 +95,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
     });
     assert!(died.is_err());
     let mut resumed =
-        Trainer::resume(c.clone(), &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE), &Device::Cpu)
-            .unwrap();
+        Trainer::resume(c.clone(), &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE)).unwrap();
     assert_eq!(resumed.epochs_done, 3);
     resumed.run(&source, Some(&killed), &mut |_| Ok(())).unwrap();
     assert_eq!(weights(&resumed), weights(&whole));
@@ -109,15 +110,14 @@ fn a_killed_run_resumes_to_the_same_weights() {
     // A different config, or a checkpoint for another width, is refused by name.
     let mut changed = c.clone();
     changed.lr = 1e-3;
-    let err =
-        Trainer::resume(changed, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE), &Device::Cpu)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = Trainer::resume(changed, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("lr = 0.005") && err.contains("0.001"), "{err}");
     let mut wider = c;
     wider.d_hidden = Some(12);
-    let err = Trainer::resume(wider, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE), &Device::Cpu)
+    let err = Trainer::resume(wider, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE))
         .err()
         .unwrap()
         .to_string();
