@@ -107,15 +107,40 @@ fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() 
 #[test]
 fn python_reads_the_checkpoint_and_gets_bae_codes() {
     let run = setup(2);
-    let out_dir = run.root.join("run");
-    assert_ok(&train(&run, &out_dir, &[]));
-    let codes_path = run.root.join("codes.safetensors");
+    let baseline = |architecture: &str, extra: &str| {
+        format!(
+            "[train]\narchitecture = \"{architecture}\"\n{extra}d_hidden = 8\nlr = 0.005\nbatch = 64\nepochs = 2\nseed = 3\n"
+        )
+    };
+    for (name, config) in [
+        ("binary", None),
+        ("relu_l1", Some(baseline("relu_l1", "l1_coefficient = 0.01\n"))),
+        ("topk", Some(baseline("topk", "k = 3\n"))),
+        ("batch_topk", Some(baseline("batch_topk", "k = 3\n"))),
+        (
+            "jumprelu",
+            Some(baseline("jumprelu", "jumprelu_initial_threshold = 0.2\njumprelu_bandwidth = 0.1\n")),
+        ),
+    ] {
+        if let Some(text) = config {
+            std::fs::write(&run.config, text).unwrap();
+        }
+        let out_dir = run.root.join(name);
+        assert_ok(&train(&run, &out_dir, &[]));
+        check_with_python(&run, &out_dir, name);
+    }
+}
+
+/// scripts/check_checkpoint.py encodes the rows from the run's SAELens files; its
+/// activations must equal bae's own.
+fn check_with_python(run: &Run, out_dir: &Path, architecture: &str) {
+    let codes_path = run.root.join(format!("codes-{architecture}.safetensors"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_checkpoint.py");
     let py = Command::new(python())
         .args([
             s(&script),
             "--run",
-            s(&out_dir),
+            s(out_dir),
             "--acts",
             s(&run.rows),
             "--tensor",
@@ -130,17 +155,24 @@ fn python_reads_the_checkpoint_and_gets_bae_codes() {
         "check_checkpoint.py failed (run scripts/setup-python.sh?):\n{}",
         stderr(&py)
     );
-    let theirs = candle_core::safetensors::load(&codes_path, &Device::Cpu).unwrap()["codes"].clone();
-    let model = Autoencoder::from_saelens(&out_dir).unwrap();
+    assert!(String::from_utf8_lossy(&py.stdout).contains(&format!("\"architecture\": \"{architecture}\"")));
+    let theirs = candle_core::safetensors::load(&codes_path, &Device::Cpu).unwrap();
+    let their_codes = theirs["codes"].flatten_all().unwrap().to_vec1::<u8>().unwrap();
+    let their_acts = theirs["activations"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let model = Autoencoder::from_saelens(out_dir).unwrap();
+    assert_eq!(model.architecture.name(), architecture);
     let rows = candle_core::safetensors::load(&run.rows, &Device::Cpu).unwrap()["acts"].clone();
-    let ours: Vec<u8> = model
-        .encode(&rows.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        .iter()
-        .map(|&z| z as u8)
-        .collect();
-    assert_eq!(ours, theirs.flatten_all().unwrap().to_vec1::<u8>().unwrap());
-    let ones = ours.iter().filter(|&&z| z == 1).count();
-    assert!(ones > 0 && ones < 640 * 8, "degenerate codes: {ones} ones");
+    let ours = model.encode(&rows.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    let our_codes: Vec<u8> = ours.iter().map(|&a| u8::from(a != 0.0)).collect();
+    assert_eq!(our_codes, their_codes, "{architecture}: active patterns differ");
+    for (i, (a, b)) in ours.iter().zip(&their_acts).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "{architecture}: activation {i}: bae {a}, numpy {b}"
+        );
+    }
+    let active = our_codes.iter().filter(|&&z| z == 1).count();
+    assert!(active > 0 && active < 640 * 8, "{architecture}: degenerate codes, {active} active");
 }
 
 // ---- bad input ----
@@ -170,6 +202,20 @@ fn bad_train_config_unknown_or_contradictory() {
     assert_clean_failure(&train(&run, &out, &[]), &["`batch` = 600 is larger than the 512 training rows"]);
     std::fs::write(&run.config, "[train]\nbatch = 64\nepochs = 10\n").unwrap();
     assert_clean_failure(&train(&run, &out, &[]), &["entropy_start_epoch", "never apply"]);
+    std::fs::write(
+        &run.config,
+        "[train]\narchitecture = \"topk\"\nk = 8\nlambda_entropy = 0.5\nbatch = 64\n",
+    )
+    .unwrap();
+    assert_clean_failure(
+        &train(&run, &out, &[]),
+        &["`lambda_entropy` applies to architecture binary", "topk"],
+    );
+    std::fs::write(&run.config, "[train]\narchitecture = \"topk\"\nk = 50\nd_hidden = 16\nbatch = 64\n")
+        .unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["`k` = 50, expected 1 ≤ k ≤ d' = 16"]);
+    std::fs::write(&run.config, "[train]\narchitecture = \"gated\"\n").unwrap();
+    assert_clean_failure(&train(&run, &out, &[]), &["run.toml", "unknown variant `gated`", "jumprelu"]);
     assert!(!out.exists());
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::bae::Estimator;
+use crate::config::Architecture;
 
 fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch: usize) -> TrainConfig {
     TrainConfig {
@@ -74,10 +75,22 @@ fn same_seed_same_weights() {
 
 #[test]
 fn a_killed_run_resumes_to_the_same_weights() {
+    let mut bae = config(Estimator::SignS, 1e-2, 7, 2);
+    bae.d_hidden = Some(12);
+    // The baselines with state beyond weights and moments: learned thresholds (JumpReLU)
+    // and the running inference threshold (BatchTopK).
+    let jump = TrainConfig { l0_coefficient: Some(0.1), ..sae_config(Architecture::JumpRelu, 7) };
+    let batch_topk = TrainConfig { k: Some(3), ..sae_config(Architecture::BatchTopK, 7) };
+    for mut c in [bae, jump, batch_topk] {
+        c.checkpoint_every = 3;
+        c.batch = 64;
+        check_resume(c);
+    }
+}
+
+fn check_resume(c: TrainConfig) {
     let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
     let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
-    let mut c = config(Estimator::SignS, 1e-2, 7, 2);
-    c.checkpoint_every = 3;
     let dir = tempfile::tempdir().unwrap();
 
     let mut whole = Trainer::new(c.clone(), &source).unwrap();
@@ -116,10 +129,94 @@ fn a_killed_run_resumes_to_the_same_weights() {
         .to_string();
     assert!(err.contains("lr = 0.005") && err.contains("0.001"), "{err}");
     let mut wider = c;
-    wider.d_hidden = Some(12);
+    wider.d_hidden = Some(10);
     let err = Trainer::resume(wider, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE))
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("d_hidden"), "{err}");
+}
+
+fn sae_config(architecture: Architecture, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        architecture,
+        d_hidden: Some(16),
+        lr: 5e-3,
+        batch: 128,
+        epochs,
+        seed: 7,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn every_baseline_learns_and_keeps_its_sparsity() {
+    let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3).unwrap();
+    let untrained = |c: TrainConfig| {
+        let mut c = c;
+        c.epochs = 1;
+        c.lr = 1e-12;
+        last_val(&train_in_memory(&rows, c).unwrap()).fvu
+    };
+    for architecture in
+        [Architecture::ReluL1, Architecture::TopK, Architecture::BatchTopK, Architecture::JumpRelu]
+    {
+        let mut c = sae_config(architecture, 40);
+        match architecture {
+            Architecture::TopK | Architecture::BatchTopK => c.k = Some(3),
+            Architecture::ReluL1 => c.l1_coefficient = Some(1e-3),
+            _ => c.l0_coefficient = Some(1e-3),
+        }
+        let before = untrained(c.clone());
+        let trained = train_in_memory(&rows, c.clone()).unwrap();
+        let m = last_val(&trained);
+        // Measured: FVU 0.6–0.9 untrained, under 0.1 after 40 epochs.
+        assert!(m.fvu < 0.2 && m.fvu < before / 3.0, "{architecture:?}: {before} -> {m:?}");
+        match architecture {
+            Architecture::TopK => assert!(m.codes.l0 <= 3.0 + 1e-9, "{m:?}"),
+            Architecture::BatchTopK => assert!((1.5..=4.5).contains(&m.codes.l0), "{m:?}"),
+            _ => {}
+        }
+        // Decoder rows stay unit vectors.
+        for row in trained.model.w_dec.chunks(16) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "{architecture:?}: decoder row norm {norm}");
+        }
+    }
+}
+
+#[test]
+fn sparsity_penalties_lower_l0() {
+    let rows = synthetic_bits(2048, 16, 4, 4.0, 0.05, 3).unwrap();
+    for (architecture, strong) in [(Architecture::ReluL1, 0.3), (Architecture::JumpRelu, 0.3)] {
+        let run = |coefficient: f64| {
+            let mut c = sae_config(architecture, 40);
+            if architecture == Architecture::ReluL1 {
+                c.l1_coefficient = Some(coefficient);
+            } else {
+                c.l0_coefficient = Some(coefficient);
+                c.jumprelu_bandwidth = Some(0.1);
+                c.jumprelu_initial_threshold = Some(0.1);
+            }
+            train_in_memory(&rows, c).unwrap()
+        };
+        let (free, penalised) = (run(0.0), run(strong));
+        let (a, b) = (last_val(&free), last_val(&penalised));
+        assert!(
+            b.codes.l0 < 0.8 * a.codes.l0,
+            "{architecture:?}: L0 {} without, {} with",
+            a.codes.l0,
+            b.codes.l0
+        );
+        assert!(
+            b.sparsity > 0.0 && b.sparsity < a.sparsity,
+            "{architecture:?}: {} vs {}",
+            a.sparsity,
+            b.sparsity
+        );
+        if architecture == Architecture::JumpRelu {
+            let mean_theta = |t: &Trainer| t.model.log_threshold.iter().map(|l| l.exp()).sum::<f32>() / 16.0;
+            assert!(mean_theta(&penalised) > mean_theta(&free), "the L0 term should raise thresholds");
+        }
+    }
 }
