@@ -77,19 +77,7 @@ impl PackedCodes {
     /// Σ_{j≠k} |Cov(z_j, z_k)| with the unbiased (rows − 1) covariance, from counts:
     /// Cov = (n_jk − n_j n_k / B) / (B − 1). Zero for fewer than two rows.
     pub fn covariance_sum(&self) -> f64 {
-        if self.rows < 2 {
-            return 0.0;
-        }
-        let b = self.rows as f64;
-        let counts = self.counts();
-        let mut sum = 0.0;
-        for j in 0..self.features {
-            for k in j + 1..self.features {
-                let cov = (self.co_count(j, k) as f64 - counts[j] as f64 * counts[k] as f64 / b) / (b - 1.0);
-                sum += 2.0 * cov.abs();
-            }
-        }
-        sum
+        self.covariance_with_signs(&mut vec![0f32; self.features * self.features])
     }
 
     /// The covariance term Σ_{j≠k} |Cov(z_j, z_k)| (as [`Self::covariance_sum`]) and its

@@ -188,7 +188,7 @@ pub struct BenchSyntheticArgs {
     #[arg(long, default_value_t = 4096)]
     pub rows: usize,
     /// Training epochs.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 600)]
     pub epochs: usize,
     /// λ_H = λ_C. Too large relative to the data's variance and every feature goes
     /// constant (0.1 did that with --scale 4); too small and features duplicate.
