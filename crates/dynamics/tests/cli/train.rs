@@ -175,6 +175,33 @@ fn check_with_python(run: &Run, out_dir: &Path, architecture: &str) {
     assert!(active > 0 && active < 640 * 8, "{architecture}: degenerate codes, {active} active");
 }
 
+#[test]
+fn the_thread_count_does_not_change_the_weights() {
+    // Large enough that OpenBLAS and rayon split the work: [256, 64] x [64, 512].
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.safetensors");
+    let x = synthetic_bits(1024, 64, 6, 4.0, 0.05, 5).unwrap();
+    candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &rows)
+        .unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "[train]\nd_hidden = 512\nlambda_entropy = 0.01\nlambda_covariance = 0.01\nentropy_start_epoch = 1\n\
+         lr = 0.005\nbatch = 256\nepochs = 3\n",
+    )
+    .unwrap();
+    let weights = |threads: &str| {
+        let out = dir.path().join(format!("t{threads}"));
+        let args =
+            ["train", "--config", s(&config), "--acts", s(&rows), "--tensor", "acts", "--out", s(&out)];
+        assert_ok(&bae_env(&args, &[("RAYON_NUM_THREADS", threads), ("OPENBLAS_NUM_THREADS", threads)]));
+        std::fs::read(out.join("sae_weights.safetensors")).unwrap()
+    };
+    let one = weights("1");
+    assert_eq!(one, weights("2"));
+    assert_eq!(one, weights("3"));
+}
+
 // ---- bad input ----
 
 #[test]
