@@ -44,6 +44,26 @@ impl PackedCodes {
         Self { rows, features, words_per_feature, words }
     }
 
+    /// Codes already packed in this layout (from the GPU), `features · ⌈rows/64⌉` words.
+    /// Panics on a length mismatch or stray bits past `rows` (a caller's bug).
+    pub fn from_words(rows: usize, features: usize, words: Vec<u64>) -> Self {
+        let words_per_feature = rows.div_ceil(64);
+        assert_eq!(words.len(), features * words_per_feature, "packed words do not match [rows, features]");
+        if rows % 64 != 0 {
+            let tail = !0u64 << (rows % 64);
+            assert!(
+                words.chunks(words_per_feature).all(|f| f[words_per_feature - 1] & tail == 0),
+                "bits set past the last row"
+            );
+        }
+        Self { rows, features, words_per_feature, words }
+    }
+
+    /// The packed words, feature by feature.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.rows

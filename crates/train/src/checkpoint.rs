@@ -43,7 +43,7 @@ fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<Str
 }
 
 /// Settings that may change between a run and its resumption.
-const MAY_CHANGE_ON_RESUME: [&str; 3] = ["out", "epochs", "checkpoint_every"];
+const MAY_CHANGE_ON_RESUME: [&str; 4] = ["out", "epochs", "checkpoint_every", "device"];
 
 /// Parameter shapes of `model`, in the order of [`PARAMS`].
 fn shapes(model: &Autoencoder) -> [Vec<usize>; 5] {

@@ -46,6 +46,16 @@ impl Architecture {
     }
 }
 
+/// Where the training step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeDevice {
+    /// The CPU step (OpenBLAS or the `gemm` crate): the reference.
+    Cpu,
+    /// The first CUDA GPU, in a build with the `cuda` feature.
+    Cuda,
+}
+
 /// A training run. Field names are the TOML keys; defaults are the reference recipe
 /// (λ_H = λ_C = 1e-7, E0 = 500, Adam lr 5e-4, batch 512, 2000 epochs, last 20% held out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +69,10 @@ pub struct TrainConfig {
     pub tensor: Option<String>,
     /// Run directory for checkpoints and the training log (`--out`).
     pub out: Option<PathBuf>,
+    /// Where the training step runs (`--device`): "cpu" (default) or "cuda" (the first
+    /// GPU; needs a build with the `cuda` feature). Validation always runs on the CPU.
+    /// May change when a run is resumed.
+    pub device: ComputeDevice,
     /// "binary" (the BAE, default), or a baseline: "relu_l1", "topk", "batch_topk",
     /// "jumprelu". The BAE-only fields (estimator, lambda_entropy, lambda_covariance,
     /// entropy_start_epoch) must keep their defaults for a baseline; each baseline field
@@ -113,6 +127,7 @@ impl Default for TrainConfig {
             hook: None,
             tensor: None,
             out: None,
+            device: ComputeDevice::Cpu,
             architecture: Architecture::Binary,
             d_hidden: None,
             expansion: 4,

@@ -73,6 +73,10 @@ pub enum TrainError {
     /// An argument is out of range.
     #[error("{0}")]
     Input(String),
+    /// The GPU path could not start or failed: no CUDA library or device, a kernel that
+    /// does not compile, a failed launch or copy.
+    #[error("CUDA: {0}")]
+    Cuda(String),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -1,12 +1,14 @@
 //! bae-train: the activation store that harvested residual-stream rows live in, and
-//! binary autoencoder training on them (CPU reference path, and a CUDA path behind the
-//! `cuda` feature, in later stages).
+//! training of binary autoencoders and SAE baselines on them: a CPU step that is the
+//! reference, and a CUDA path behind the `cuda` feature.
 #![deny(missing_docs)]
 
 pub mod bae;
 pub mod bits;
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod files;
 pub mod metrics;

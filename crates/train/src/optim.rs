@@ -45,6 +45,11 @@ impl Adam {
         Self { params, v: m.clone(), m, step: 0 }
     }
 
+    /// The hyper-parameters.
+    pub fn params(&self) -> AdamParams {
+        self.params
+    }
+
     /// One update of every parameter from its gradient. Elementwise, so the result does
     /// not depend on how the work is split across threads.
     pub fn update(&mut self, params: &mut [&mut Vec<f32>], grads: &[Vec<f32>]) {

@@ -165,7 +165,7 @@ fn ordered_sum(values: &[f32], f: impl Fn(f32) -> f64 + Sync) -> f64 {
 }
 
 /// h(p) in bits with the reference's 1e-10 inside the logarithms.
-fn loss_entropy(p: f64) -> f64 {
+pub(crate) fn loss_entropy(p: f64) -> f64 {
     let q = 1.0 - p;
     -(p * (p + 1e-10).log2() + q * (q + 1e-10).log2())
 }

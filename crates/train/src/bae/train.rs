@@ -10,7 +10,7 @@ use candle_core::{Device, Result as CandleResult, Tensor};
 use super::model::Autoencoder;
 use super::step::{self, BatchStats, LossWeights, Workspace};
 use crate::checkpoint::Checkpoint;
-use crate::config::{Architecture, TrainConfig};
+use crate::config::{Architecture, ComputeDevice, TrainConfig};
 use crate::error::Result;
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
@@ -68,6 +68,9 @@ pub struct Trainer {
     pub history: Vec<EpochMetrics>,
     /// Per-dimension mean of the training rows (for the FVU).
     pub train_mean: Vec<f32>,
+    /// The GPU's copy of the model and optimiser when `device = "cuda"`.
+    #[cfg(feature = "cuda")]
+    gpu: Option<crate::cuda::GpuTrainer>,
 }
 
 fn stats_row(epoch: usize, split: Split, sums: &Sums, stats: CodeStats, seconds: f64) -> EpochMetrics {
@@ -107,15 +110,57 @@ impl Trainer {
         let lengths = model.params().map(|p| p.len());
         let adam = Adam::new(&lengths, AdamParams::with_lr(config.lr));
         let n_train = source.rows() - config.validation_rows(source.rows());
+        #[cfg(feature = "cuda")]
+        let gpu = match config.device {
+            ComputeDevice::Cuda => Some(crate::cuda::GpuTrainer::new(0, &model, &adam)?),
+            ComputeDevice::Cpu => None,
+        };
+        #[cfg(not(feature = "cuda"))]
+        if config.device == ComputeDevice::Cuda {
+            return Err(crate::TrainError::Cuda(
+                "this build has no GPU support; build with `cargo build --release --features cuda`".into(),
+            ));
+        }
         let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
-        Ok(Self { config, model, adam, epochs_done: 0, history: Vec::new(), train_mean })
+        Ok(Self {
+            config,
+            model,
+            adam,
+            epochs_done: 0,
+            history: Vec::new(),
+            train_mean,
+            #[cfg(feature = "cuda")]
+            gpu,
+        })
     }
 
     /// Continues the run saved in `checkpoint` on the same `source` with the same config.
     pub fn resume(config: TrainConfig, source: &dyn RowSource, checkpoint: &Path) -> Result<Self> {
         let mut trainer = Self::new(config, source)?;
         Checkpoint::load(checkpoint, &mut trainer)?;
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = trainer.gpu.as_mut() {
+            gpu.upload(&trainer.model, &trainer.adam)?;
+        }
         Ok(trainer)
+    }
+
+    /// Where the step runs, for logs: "cpu (openblas)" or the GPU's name.
+    pub fn device_description(&self) -> String {
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = &self.gpu {
+            return format!("cuda: {}", gpu.describe());
+        }
+        format!("cpu ({})", bae_lm::matmul::backend().name())
+    }
+
+    /// Brings the GPU's parameters and optimiser state back to the host copy.
+    fn sync_from_device(&mut self) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = &self.gpu {
+            gpu.download(&mut self.model, &mut self.adam)?;
+        }
+        Ok(())
     }
 
     /// How L0 is counted for this architecture.
@@ -144,6 +189,7 @@ impl Trainer {
             let epoch = self.epochs_done;
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
+            self.sync_from_device()?;
             let train_row = stats_row(epoch, Split::Train, &sums, counts.stats(self.l0_rule()), 0.0);
             let (sums, counts) = self.validate(&val, &mut ws)?;
             let seconds = started.elapsed().as_secs_f64();
@@ -169,26 +215,47 @@ impl Trainer {
     }
 
     /// One optimiser step on the batch `x`; returns what the batch measured (before
-    /// the step).
+    /// the step). On the GPU the host copy of the model is stale until the epoch ends.
     pub fn step(
         &mut self,
         x: &[f32],
         weights: &LossWeights,
         ws: &mut Workspace,
         grads: &mut step::Gradients,
-    ) -> BatchStats {
-        let stats = step::gradients(&self.model, x, weights, ws, grads);
-        self.adam.update(&mut self.model.params_mut(), grads);
-        if self.model.architecture != Architecture::Binary {
-            self.model.normalize_decoder_rows();
-        }
+    ) -> Result<BatchStats> {
+        let stats = match self.gpu_step(x, weights)? {
+            Some(stats) => stats,
+            None => {
+                let stats = step::gradients(&self.model, x, weights, ws, grads);
+                self.adam.update(&mut self.model.params_mut(), grads);
+                if self.model.architecture != Architecture::Binary {
+                    self.model.normalize_decoder_rows();
+                }
+                stats
+            }
+        };
         if let Some(smallest) = stats.smallest_kept {
             let theta = &mut self.model.batch_threshold;
             // The first batch sets the threshold; later ones move it slowly.
             *theta =
                 if self.adam.step == 1 { smallest } else { *theta + THRESHOLD_RATE * (smallest - *theta) };
         }
-        stats
+        Ok(stats)
+    }
+
+    /// The step on the GPU when there is one (the host model supplies the architecture,
+    /// and for BatchTopK the threshold and k of its host-side selection).
+    #[cfg(feature = "cuda")]
+    fn gpu_step(&mut self, x: &[f32], weights: &LossWeights) -> Result<Option<BatchStats>> {
+        match self.gpu.as_mut() {
+            Some(gpu) => Ok(Some(gpu.step(&self.model, x, weights, &mut self.adam)?)),
+            None => Ok(None),
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn gpu_step(&mut self, _x: &[f32], _weights: &LossWeights) -> Result<Option<BatchStats>> {
+        Ok(None)
     }
 
     fn train_epoch(
@@ -208,7 +275,7 @@ impl Trainer {
             if x.len() < self.config.batch * self.model.d {
                 break;
             }
-            let stats = self.step(&x, &weights, ws, &mut grads);
+            let stats = self.step(&x, &weights, ws, &mut grads)?;
             tally.add(&x, &stats, &self.train_mean);
         }
         Ok((tally.sums, tally.counts))
