@@ -14,12 +14,23 @@ python="${PYTHON:-python3}"
 requirements="scripts/requirements-reference.txt"
 stamp=".venv/.requirements"
 
+# NVRTC 13.0 for the GPU path's kernel-compilation test (no GPU needed): its own
+# directory, so torch's CUDA libraries in .venv are left alone. The tests find it through
+# LD_LIBRARY_PATH=.nvrtc/nvidia/cu13/lib (scripts/test.sh sets it).
+install_nvrtc() {
+  if [[ ! -f .nvrtc/nvidia/cu13/lib/libnvrtc.so.13 ]]; then
+    "$1" -m pip install --quiet --disable-pip-version-check --no-deps --target .nvrtc "nvidia-cuda-nvrtc==13.0.*"
+  fi
+}
+
 if [[ -x .venv/bin/python && -f "$stamp" ]] && cmp -s "$requirements" "$stamp"; then
+  install_nvrtc .venv/bin/python
   echo "python: .venv is up to date"
   exit 0
 fi
 "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
 .venv/bin/python -c "import torch, transformers, tokenizers, safetensors, gguf"
+install_nvrtc .venv/bin/python
 cp "$requirements" "$stamp"
 echo "python: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

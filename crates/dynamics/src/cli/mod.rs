@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod harvest;
 mod store;
-mod train;
+pub mod train;
 
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
@@ -32,14 +32,35 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run a corpus through a model and store residual-stream activations on disk.
     Harvest(HarvestArgs),
-    /// Train a binary autoencoder on stored activations.
+    /// Train a binary autoencoder or an SAE baseline on stored activations.
     Train(TrainArgs),
+    /// On a machine with an NVIDIA GPU: compare every CUDA kernel and the whole training
+    /// step with the CPU, and time the fused entropy kernel against a device copy. Needs
+    /// a build with `--features cuda`.
+    GpuCheck(GpuCheckArgs),
     /// Look into activation stores and activation files.
     #[command(subcommand)]
     Store(StoreCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Arguments of `bae gpu-check`.
+#[derive(Debug, Args)]
+pub struct GpuCheckArgs {
+    /// Rows of the pre-activation matrix the entropy kernel is timed on.
+    #[arg(long, default_value_t = 512)]
+    pub rows: usize,
+    /// Features (columns) of that matrix.
+    #[arg(long, default_value_t = 8192)]
+    pub features: usize,
+    /// Timed repetitions (after one warm-up).
+    #[arg(long, default_value_t = 50)]
+    pub iters: usize,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Weight and activation dtype.
@@ -168,6 +189,9 @@ pub struct BenchTrainArgs {
     /// otherwise), or the pure-Rust `gemm` crate candle also uses.
     #[arg(long, value_enum, default_value = "openblas")]
     pub matmul: MatmulArg,
+    /// Where the step runs: cpu, or cuda (a build with `--features cuda`).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: crate::cli::train::DeviceArg,
 }
 
 /// Arguments of `bae bench synthetic-bits`. The BAE: d' = `features`, sigmoid

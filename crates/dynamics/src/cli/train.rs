@@ -26,7 +26,31 @@ pub struct TrainArgs {
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint; the config must match (epochs
-    /// may grow). Ends with the same weights as an uninterrupted run.
+    /// may grow, the device may change). Ends with the same weights as an uninterrupted
+    /// run on the same device.
     #[arg(long)]
     pub resume: bool,
+    /// Where the training step runs: cpu, or cuda (the first GPU; needs a build with
+    /// `--features cuda` and the CUDA 13 driver and libraries). Overrides `device`.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+}
+
+/// Where the training step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// The CPU (OpenBLAS when linked).
+    Cpu,
+    /// The first CUDA GPU.
+    Cuda,
+}
+
+impl DeviceArg {
+    /// As the config's value.
+    pub fn compute_device(self) -> bae_train::config::ComputeDevice {
+        match self {
+            DeviceArg::Cpu => bae_train::config::ComputeDevice::Cpu,
+            DeviceArg::Cuda => bae_train::config::ComputeDevice::Cuda,
+        }
+    }
 }

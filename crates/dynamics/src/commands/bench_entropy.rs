@@ -147,6 +147,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     // Two epochs without validation rows: the first warms up, the second is timed.
     let defaults = TrainConfig::default();
     let config = TrainConfig {
+        device: args.device.compute_device(),
         architecture,
         d_hidden: Some(args.features),
         estimator: if binary { estimator } else { defaults.estimator },
@@ -161,7 +162,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let json = serde_json::json!({
         "d": args.d, "features": args.features, "batch": args.batch, "steps": args.steps,
         "architecture": args.architecture, "estimator": if binary { args.estimator.as_str() } else { "-" },
-        "matmul": backend.name(), "seconds_per_step": seconds / args.steps as f64,
+        "matmul": backend.name(), "device": format!("{:?}", args.device).to_lowercase(), "seconds_per_step": seconds / args.steps as f64,
         "rows_per_s": rows as f64 / seconds,
     });
     print(&format!("{json}\n"))

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_entropy;
 mod generate;
+mod gpu_check;
 mod harvest;
 mod hidden_states;
 mod inspect;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest(args) => harvest::run(&args),
         Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
         Command::Train(args) => train::run(&args),
+        Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),
         Command::Bench(BenchCommand::SyntheticBits(args)) => bench_entropy::synthetic_bits(&args),

@@ -47,6 +47,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     config.hook = args.hook.clone().or(config.hook);
     config.tensor = args.tensor.clone().or(config.tensor);
     config.out = args.out.clone().or(config.out);
+    if let Some(device) = args.device {
+        config.device = device.compute_device();
+    }
     let Some(out) = config.out.clone() else {
         bail!("missing --out (or `out` in [train]): the run directory")
     };
@@ -71,7 +74,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
-        "training {} d = {} -> d' = {} on {} rows ({described}), {} epochs",
+        "training {} d = {} -> d' = {} on {} rows ({described}), {} epochs, on {}",
         match trainer.model.architecture {
             bae_train::config::Architecture::Binary => "a BAE".to_string(),
             other => format!("a {} SAE", other.name()),
@@ -79,7 +82,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         trainer.model.d,
         trainer.model.d_hidden,
         source.rows(),
-        trainer.config.epochs
+        trainer.config.epochs,
+        trainer.device_description()
     );
     let metadata = vec![
         ("config", serde_json::to_string(&trainer.config)?),

@@ -204,6 +204,32 @@ fn the_thread_count_does_not_change_the_weights() {
 
 // ---- bad input ----
 
+/// What a machine without a usable GPU says, by build.
+fn no_gpu_message() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "no usable GPU"
+    } else {
+        "built without GPU support"
+    }
+}
+
+#[test]
+fn bad_train_on_cuda_without_a_gpu() {
+    let run = setup(2);
+    let out = run.root.join("gpu");
+    let o = train(&run, &out, &["--device", "cuda"]);
+    if o.status.success() {
+        eprintln!("a GPU is present: --device cuda trained, the error path is not exercised here");
+        return;
+    }
+    let needle = if cfg!(feature = "cuda") { "no usable GPU" } else { "no GPU support" };
+    assert_clean_failure(&o, &["CUDA: ", needle]);
+    assert!(!out.exists(), "a failed start left {}", out.display());
+    let check = bae(&["gpu-check"]);
+    assert!(!check.status.success());
+    assert_clean_failure(&check, &[no_gpu_message()]);
+}
+
 #[test]
 fn bad_train_nan_in_the_activations() {
     let run = setup(2);
