@@ -24,6 +24,16 @@ pub enum DynamicsError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// An in-context-learning task file or its template is malformed.
+    #[error("task {path}, {location}: {message}")]
+    Task {
+        /// The task's JSONL or template file.
+        path: PathBuf,
+        /// Where ("line 12", "field `label_prefix`", ...).
+        location: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     Input(String),

@@ -7,6 +7,7 @@
 pub mod corpus;
 pub mod error;
 pub mod harvest;
+pub mod icl;
 pub mod training_log;
 
 pub use error::{DynamicsError, Result};
