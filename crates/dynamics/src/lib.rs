@@ -1,13 +1,16 @@
 //! bae-dynamics: feature-set entropy dynamics of language models, and the `bae`
-//! command-line tool. So far: reading corpora and harvesting residual-stream
-//! activations into an activation store, and the training log of BAE runs; the entropy
-//! measurements arrive in later stages.
+//! command-line tool: reading corpora, harvesting residual-stream activations into an
+//! activation store, the training log of BAE runs, feature-set entropy per hook point
+//! and position through trained BAEs, in-context-learning tasks, and Parquet tables.
 #![deny(missing_docs)]
 
 pub mod corpus;
+pub mod entropy;
 pub mod error;
 pub mod harvest;
 pub mod icl;
+pub mod model_identity;
+pub mod table;
 pub mod training_log;
 
 pub use error::{DynamicsError, Result};

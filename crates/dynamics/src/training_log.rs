@@ -3,19 +3,15 @@
 //! Rewritten whole after every epoch under a temporary name, so the file on disk is
 //! always complete.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
-use arrow::datatypes::{Field, Schema};
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array};
 use bae_train::bae::EpochMetrics;
 use bae_train::metrics::DENSITY_BIN_LABELS;
-use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
-use crate::error::{DynamicsError, Result};
+use crate::error::Result;
+use crate::table::write_table;
 
 /// Writes `history` to `path` with `metadata` as key-value pairs.
 pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&str, String)]) -> Result<()> {
@@ -50,30 +46,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         columns.push((format!("density_{label}"), u32s(&|m| m.codes.density_histogram[bin])));
     }
     columns.push(("seconds".into(), f64s(&|m| m.seconds)));
-    let schema = Arc::new(Schema::new(
-        columns.iter().map(|(name, a)| Field::new(name, a.data_type().clone(), false)).collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
-        .map_err(|e| DynamicsError::Input(format!("building the training log: {e}")))?;
-    let kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.clone())).collect();
-    let props = WriterProperties::builder().set_key_value_metadata(Some(kv)).build();
-    let tmp = path.with_extension("parquet.partial");
-    let io = |source| DynamicsError::Io { path: tmp.clone(), source };
-    let write = || -> Result<()> {
-        let file = File::create(&tmp).map_err(io)?;
-        let fail = |e: parquet::errors::ParquetError| {
-            DynamicsError::Input(format!("writing {}: {e}", tmp.display()))
-        };
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(fail)?;
-        writer.write(&batch).map_err(fail)?;
-        writer.close().map_err(fail)?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })
+    write_table(path, columns, metadata)
 }
 
 #[cfg(test)]
@@ -113,7 +86,7 @@ mod tests {
         let path = dir.path().join("log.parquet");
         let history = vec![metrics(0, Split::Train), metrics(0, Split::Val), metrics(1, Split::Train)];
         write_training_log(&path, &history, &[("config", "{\"lr\":0.1}".into())]).unwrap();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
         let kv = builder.metadata().file_metadata().key_value_metadata().unwrap().clone();
         assert!(kv.iter().any(|k| k.key == "config" && k.value.as_deref() == Some("{\"lr\":0.1}")));
         let batch = builder.build().unwrap().next().unwrap().unwrap();

@@ -125,6 +125,7 @@ impl Checkpoint {
             "dtype": "float32",
             "device": "cpu",
             "hook_name": trainer.config.hook,
+            "model": trainer.source_model,
             "apply_b_dec_to_input": false,
             "normalize_activations": "none",
             "activation_fn": activation,

@@ -68,6 +68,23 @@ impl CodeCounts {
         }
     }
 
+    /// Adds one row of activations or codes (`a > 0` counts as active).
+    pub fn add_row(&mut self, row: &[f32]) {
+        assert_eq!(row.len(), self.ones.len(), "feature count mismatch");
+        self.rows += 1;
+        for (total, &a) in self.ones.iter_mut().zip(row) {
+            *total += u64::from(a > 0.0);
+        }
+    }
+
+    /// Mean fraction of features active per row, Σ_j p_j / d' (0 for no rows).
+    pub fn active_fraction(&self) -> f64 {
+        if self.rows == 0 || self.ones.is_empty() {
+            return 0.0;
+        }
+        self.ones.iter().sum::<u64>() as f64 / (self.rows as f64 * self.ones.len() as f64)
+    }
+
     /// The statistics (all zero for no rows), with L0 counted by `l0`.
     pub fn stats(&self, l0: L0Rule) -> CodeStats {
         let features = self.ones.len();

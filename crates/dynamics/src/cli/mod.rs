@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod entropy;
 pub mod harvest;
 mod store;
 pub mod train;
 
+pub use entropy::EntropyArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
 pub use train::TrainArgs;
@@ -34,6 +36,9 @@ pub enum Command {
     Harvest(HarvestArgs),
     /// Train a binary autoencoder or an SAE baseline on stored activations.
     Train(TrainArgs),
+    /// Feature-set entropy per hook point and token position over a prompt set, read
+    /// through trained BAEs, to Parquet.
+    Entropy(EntropyArgs),
     /// On a machine with an NVIDIA GPU: compare every CUDA kernel and the whole training
     /// step with the CPU, and time the fused entropy kernel against a device copy. Needs
     /// a build with `--features cuda`.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_entropy;
+mod entropy;
 mod generate;
 mod gpu_check;
 mod harvest;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest(args) => harvest::run(&args),
         Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
         Command::Train(args) => train::run(&args),
+        Command::Entropy(args) => entropy::run(&args),
         Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),

@@ -9,14 +9,19 @@ use bae_dynamics::training_log::write_training_log;
 use bae_train::bae::{Split, Trainer};
 use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::config::TrainConfig;
-use bae_train::store::{ActivationStore, RowSource, SafetensorsMatrix, INDEX_FILE};
+use bae_train::store::{ActivationStore, ModelIdentity, RowSource, SafetensorsMatrix, INDEX_FILE};
 
 use crate::cli::TrainArgs;
 
 /// The training log's file name in a run directory.
 pub const LOG_FILE: &str = "training_log.parquet";
 
-fn open_source(config: &TrainConfig) -> anyhow::Result<(Box<dyn RowSource>, String)> {
+/// The rows to train on, a description for logs, and the model they came from when
+/// the source is an activation store (recorded in cfg.json so later commands can check
+/// a BAE is used on the model it was trained for).
+type Source = (Box<dyn RowSource>, String, Option<ModelIdentity>);
+
+fn open_source(config: &TrainConfig) -> anyhow::Result<Source> {
     let Some(acts) = &config.acts else {
         bail!("missing --acts (or `acts` in [train]): a store directory or a safetensors file")
     };
@@ -26,7 +31,8 @@ fn open_source(config: &TrainConfig) -> anyhow::Result<(Box<dyn RowSource>, Stri
         };
         let store =
             ActivationStore::open(acts).with_context(|| format!("opening store {}", acts.display()))?;
-        Ok((Box::new(store.hook(hook)?), format!("store {} hook {hook}", acts.display())))
+        let model = store.index().spec.model.clone();
+        Ok((Box::new(store.hook(hook)?), format!("store {} hook {hook}", acts.display()), Some(model)))
     } else {
         let Some(tensor) = &config.tensor else {
             bail!("{}: name the matrix in the file with --tensor", acts.display())
@@ -34,6 +40,7 @@ fn open_source(config: &TrainConfig) -> anyhow::Result<(Box<dyn RowSource>, Stri
         Ok((
             Box::new(SafetensorsMatrix::open(acts, tensor)?),
             format!("file {} tensor {tensor}", acts.display()),
+            None,
         ))
     }
 }
@@ -53,7 +60,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let Some(out) = config.out.clone() else {
         bail!("missing --out (or `out` in [train]): the run directory")
     };
-    let (source, described) = open_source(&config)?;
+    let (source, described, source_model) = open_source(&config)?;
     let checkpoint = out.join(CHECKPOINT_FILE);
     let mut trainer = if args.resume {
         if !checkpoint.is_file() {
@@ -72,6 +79,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         Trainer::new(config, source.as_ref())?
     };
+    trainer.source_model = source_model;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
         "training {} d = {} -> d' = {} on {} rows ({described}), {} epochs, on {}",

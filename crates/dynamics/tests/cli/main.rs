@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod commands;
+mod entropy;
 mod harvest;
 mod hub;
 mod reference;

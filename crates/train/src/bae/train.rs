@@ -68,6 +68,9 @@ pub struct Trainer {
     pub history: Vec<EpochMetrics>,
     /// Per-dimension mean of the training rows (for the FVU).
     pub train_mean: Vec<f32>,
+    /// The model whose activations these are, when known (a store records it); written
+    /// to cfg.json so a BAE is not used on another model.
+    pub source_model: Option<crate::store::ModelIdentity>,
     /// The GPU's copy of the model and optimiser when `device = "cuda"`.
     #[cfg(feature = "cuda")]
     gpu: Option<crate::cuda::GpuTrainer>,
@@ -129,6 +132,7 @@ impl Trainer {
             epochs_done: 0,
             history: Vec::new(),
             train_mean,
+            source_model: None,
             #[cfg(feature = "cuda")]
             gpu,
         })

@@ -1,0 +1,100 @@
+//! `bae entropy`: feature-set entropy per hook point and token position over a prompt
+//! set, through trained BAEs, as a long Parquet table.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use bae_dynamics::corpus::{Corpus, CorpusFormat};
+use bae_dynamics::entropy::{measure_prompts, BaeSet, EntropyOptions, EntropyRow};
+use bae_dynamics::model_identity;
+use bae_dynamics::table::write_table;
+
+use crate::cli::harvest::FormatArg;
+use crate::cli::EntropyArgs;
+use crate::model_args::load_model;
+
+/// The table's columns, in order (documented in README "Output tables").
+pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, ArrayRef)> {
+    let opt_u32 = |f: &dyn Fn(&EntropyRow) -> Option<usize>| -> ArrayRef {
+        Arc::new(UInt32Array::from(rows.iter().map(|r| f(r).map(|v| v as u32)).collect::<Vec<_>>()))
+    };
+    let f64s = |f: &dyn Fn(&EntropyRow) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
+    };
+    let strings = |f: &dyn Fn(&EntropyRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    vec![
+        ("run_id".into(), strings(&|_| run_id.to_string())),
+        ("model".into(), strings(&|_| model.to_string())),
+        ("hook".into(), strings(&|r| r.hook.clone())),
+        ("layer".into(), opt_u32(&|r| r.layer)),
+        ("scope".into(), strings(&|r| r.scope.to_string())),
+        ("position".into(), opt_u32(&|r| r.position)),
+        ("prompt".into(), opt_u32(&|r| r.prompt)),
+        ("samples".into(), Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.samples)))),
+        ("entropy_bits".into(), f64s(&|r| r.entropy_bits)),
+        ("bits_per_feature".into(), f64s(&|r| r.bits_per_feature)),
+        ("active_fraction".into(), f64s(&|r| r.active_fraction)),
+    ]
+}
+
+pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
+    let baes = BaeSet::open(&args.baes)?;
+    let format = match args.format {
+        Some(FormatArg::Text) => CorpusFormat::Text,
+        Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
+        Some(FormatArg::Parquet) => CorpusFormat::Parquet,
+        None => CorpusFormat::from_extension(&args.prompts),
+    };
+    let corpus = Corpus::open(&args.prompts, format, &args.field)?;
+    let limit = args.max_prompts.unwrap_or(usize::MAX);
+    let prompts: Vec<String> =
+        corpus.documents()?.take(limit).map(|d| d.map(|d| d.text)).collect::<Result<_, _>>()?;
+    if prompts.is_empty() {
+        anyhow::bail!("{}: no prompts", args.prompts.display());
+    }
+    let model = load_model(&args.model)?;
+    let options =
+        EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };
+    let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(prompts.len() as u64));
+    let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(|| {
+        args.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    });
+    let identity = model_identity::describe(&model, &args.model.model)?;
+    let config = serde_json::json!({
+        "command": "entropy",
+        "baes": baes.baes.iter().map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden})).collect::<Vec<_>>(),
+        "prompts": {"path": args.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
+        "special_tokens": !args.no_bos, "batch": args.batch, "per_prompt": args.per_prompt,
+    });
+    let metadata = [
+        ("format", "bae.entropy.v1".to_string()),
+        ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("run_id", run_id.clone()),
+        ("model", identity.to_string()),
+        ("config", config.to_string()),
+    ];
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_table(&args.out, columns(&run_id, &args.model.model, &rows), &metadata)?;
+    eprintln!(
+        "wrote {} rows ({} hook points, {} prompts) to {}",
+        rows.len(),
+        baes.baes.len(),
+        prompts.len(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! A folder of trained BAEs, one per hook point: the folder itself when it holds a
+//! `bae train` run (cfg.json, sae_weights.safetensors), else each subfolder that does.
+//! Each BAE is checked against the model it is about to read.
+
+use std::path::{Path, PathBuf};
+
+use bae_lm::{DecoderConfig, HookPoint};
+use bae_train::bae::Autoencoder;
+use bae_train::checkpoint::CFG_FILE;
+use bae_train::store::ModelIdentity;
+
+use crate::error::{DynamicsError, Result};
+
+/// One trained BAE and where it reads.
+#[derive(Debug, Clone)]
+pub struct HookBae {
+    /// The hook point it was trained on (cfg.json's `hook_name`).
+    pub hook: HookPoint,
+    /// Its run folder.
+    pub dir: PathBuf,
+    /// The weights.
+    pub model: Autoencoder,
+    /// The model whose activations it was trained on, when recorded.
+    pub trained_on: Option<ModelIdentity>,
+}
+
+/// The BAEs of a folder, in hook order.
+#[derive(Debug, Clone)]
+pub struct BaeSet {
+    /// One per hook point.
+    pub baes: Vec<HookBae>,
+}
+
+fn bad(path: &Path, message: String) -> DynamicsError {
+    DynamicsError::Input(format!("{}: {message}", path.display()))
+}
+
+fn open_one(dir: &Path) -> Result<HookBae> {
+    let cfg_path = dir.join(CFG_FILE);
+    let text = std::fs::read_to_string(&cfg_path)
+        .map_err(|source| DynamicsError::Io { path: cfg_path.clone(), source })?;
+    let cfg: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&cfg_path, format!("not JSON: {e}")))?;
+    let hook_name = cfg["hook_name"].as_str().ok_or_else(|| {
+        bad(
+            &cfg_path,
+            "no `hook_name`: the BAE was trained on a plain matrix, so which hook it reads is unknown".into(),
+        )
+    })?;
+    let hook: HookPoint = hook_name.parse().map_err(|e| bad(&cfg_path, format!("`hook_name`: {e}")))?;
+    let trained_on = match &cfg["model"] {
+        serde_json::Value::Null => None,
+        value => {
+            Some(serde_json::from_value(value.clone()).map_err(|e| bad(&cfg_path, format!("`model`: {e}")))?)
+        }
+    };
+    let model = Autoencoder::from_saelens(dir)?;
+    Ok(HookBae { hook, dir: dir.to_path_buf(), model, trained_on })
+}
+
+impl BaeSet {
+    /// Opens the BAEs in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let mut baes = Vec::new();
+        if dir.join(CFG_FILE).is_file() {
+            baes.push(open_one(dir)?);
+        } else {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|source| DynamicsError::Io { path: dir.to_path_buf(), source })?;
+            let mut subdirs: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join(CFG_FILE).is_file())
+                .collect();
+            subdirs.sort();
+            for sub in subdirs {
+                baes.push(open_one(&sub)?);
+            }
+        }
+        if baes.is_empty() {
+            return Err(bad(
+                dir,
+                format!("no BAE here: expected {CFG_FILE} and sae_weights.safetensors in it or in its subfolders (one per hook point)"),
+            ));
+        }
+        baes.sort_by_key(|b| (b.hook.layer(), b.hook.to_string()));
+        for pair in baes.windows(2) {
+            if pair[0].hook == pair[1].hook {
+                return Err(bad(
+                    dir,
+                    format!(
+                        "two BAEs read {} ({} and {})",
+                        pair[0].hook,
+                        pair[0].dir.display(),
+                        pair[1].dir.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Self { baes })
+    }
+
+    /// The hook points read, in order.
+    pub fn hooks(&self) -> Vec<HookPoint> {
+        self.baes.iter().map(|b| b.hook).collect()
+    }
+
+    /// Checks every BAE against `config`: its width must be the model's d_model, its
+    /// hook must exist, and when the training model is recorded, its family, depth and
+    /// parameter count must be this model's.
+    pub fn check_model(&self, config: &DecoderConfig) -> Result<()> {
+        for b in &self.baes {
+            if b.model.d != config.hidden_size {
+                return Err(bad(
+                    &b.dir,
+                    format!(
+                        "the BAE reads d = {}, this model's residual stream has d_model = {}",
+                        b.model.d, config.hidden_size
+                    ),
+                ));
+            }
+            if b.hook.layer().is_some_and(|l| l >= config.num_layers) {
+                return Err(bad(
+                    &b.dir,
+                    format!("hook {} does not exist in a {}-block model", b.hook, config.num_layers),
+                ));
+            }
+            if let Some(m) = &b.trained_on {
+                let ours = (config.family.name(), config.num_layers, config.parameter_count());
+                if (m.architecture.as_str(), m.num_layers, m.parameters) != ours {
+                    return Err(bad(
+                        &b.dir,
+                        format!(
+                            "trained on activations of {} ({}, {} blocks, {} parameters); this model is {}, {} blocks, {} parameters",
+                            m.spec, m.architecture, m.num_layers, m.parameters, ours.0, ours.1, ours.2
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
