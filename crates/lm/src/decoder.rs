@@ -416,14 +416,21 @@ impl Decoder {
         if needs_final_norm && blocks_to_run == n {
             let normed = visit(HookPoint::FinalNorm, self.final_norm.forward(&x)?, &mut out)?;
             if req.logits {
-                let logits = self.lm_head.forward(&normed)?.to_dtype(DType::F32)?;
-                out.logits = Some(match self.cfg.final_softcap {
-                    Some(cap) => ((logits / cap)?.tanh()? * cap)?,
-                    None => logits,
-                });
+                out.logits = Some(self.unembed(&normed)?);
             }
         }
         Ok(out)
+    }
+
+    /// Next-token logits (f32, soft-capped where the family does) of final-norm states
+    /// `[.., d_model]` as captured at `ln_final.hook_normalized`: lets a caller unembed
+    /// only the positions it needs instead of every position of a long prompt.
+    pub fn unembed(&self, normed: &Tensor) -> Result<Tensor> {
+        let logits = self.lm_head.forward(normed)?.to_dtype(DType::F32)?;
+        Ok(match self.cfg.final_softcap {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        })
     }
 
     /// Runs the model on one sequence and returns its logits `[seq, vocab]`.

@@ -560,3 +560,24 @@ fn sequences_longer_than_the_context_are_refused() {
     let err = model.decoder.logits(&[5, 300]).unwrap_err().to_string();
     assert!(err.contains("token id 300"), "{err}");
 }
+
+#[test]
+fn unembedding_captured_final_norm_states_gives_the_forward_logits() {
+    // Gemma 2 has a final soft-cap, which unembed must apply too.
+    for family in [Family::Llama, Family::Gemma2] {
+        let cfg = tiny_config(family);
+        let (_dir, model) = load_dir(&cfg, &random_weights(&cfg, 17), 1);
+        let tokens = [5u32, 17, 42, 99, 3];
+        let batch = Batch::single(&tokens, &Device::Cpu).unwrap();
+        let request =
+            ForwardRequest { capture: vec![HookPoint::FinalNorm], logits: true, ..ForwardRequest::default() };
+        let out = model.decoder.forward(&batch, &request).unwrap();
+        let normed = out.activations[&HookPoint::FinalNorm].get(0).unwrap();
+        // Only positions 1 and 4, as a caller scoring labels would.
+        let picked = normed.index_select(&Tensor::new(&[1u32, 4], &Device::Cpu).unwrap(), 0).unwrap();
+        let ours = model.decoder.unembed(&picked).unwrap();
+        let all = out.logits.unwrap().get(0).unwrap();
+        let want = all.index_select(&Tensor::new(&[1u32, 4], &Device::Cpu).unwrap(), 0).unwrap();
+        assert!(rel_err(&ours, &want) < 1e-6, "{family:?}: {}", rel_err(&ours, &want));
+    }
+}

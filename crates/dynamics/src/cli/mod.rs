@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod entropy;
 pub mod harvest;
+pub mod icl;
 mod store;
 pub mod train;
 
 pub use entropy::EntropyArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
+pub use icl::IclArgs;
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
 pub use train::TrainArgs;
 
@@ -39,6 +41,9 @@ pub enum Command {
     /// Feature-set entropy per hook point and token position over a prompt set, read
     /// through trained BAEs, to Parquet.
     Entropy(EntropyArgs),
+    /// In-context learning: entropy at the last prompt token and accuracy on the label,
+    /// swept over the number of demonstrations, to Parquet.
+    Icl(IclArgs),
     /// On a machine with an NVIDIA GPU: compare every CUDA kernel and the whole training
     /// step with the CPU, and time the fused entropy kernel against a device copy. Needs
     /// a build with `--features cuda`.

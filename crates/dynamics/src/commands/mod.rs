@@ -7,6 +7,7 @@ mod generate;
 mod gpu_check;
 mod harvest;
 mod hidden_states;
+mod icl;
 mod inspect;
 mod store;
 mod train;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Store(StoreCommand::Stats(args)) => store::stats(&args),
         Command::Train(args) => train::run(&args),
         Command::Entropy(args) => entropy::run(&args),
+        Command::Icl(args) => icl::run(&args),
         Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),

@@ -14,7 +14,7 @@ const D: usize = 64;
 const H: usize = 24;
 
 /// A BAE folder as another tool might write it: SAELens weights and a cfg.json.
-fn write_bae(
+pub(super) fn write_bae(
     dir: &Path,
     hook: &str,
     d: usize,

@@ -6,6 +6,7 @@ mod commands;
 mod entropy;
 mod harvest;
 mod hub;
+mod icl;
 mod reference;
 mod train;
 

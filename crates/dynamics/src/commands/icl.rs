@@ -1,0 +1,146 @@
+//! `bae icl`: entropy at the last prompt token and accuracy on the label, swept over
+//! the number of in-context demonstrations, as a long Parquet table.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use bae_dynamics::entropy::BaeSet;
+use bae_dynamics::icl::{measure_icl, plan, IclOptions, IclResult, Task};
+use bae_dynamics::model_identity;
+use bae_dynamics::table::write_table;
+
+use crate::cli::IclArgs;
+use crate::model_args::load_model;
+
+/// `k` nulls.
+fn nones<T: Clone>(k: usize) -> std::iter::RepeatN<Option<T>> {
+    std::iter::repeat_n(None, k)
+}
+
+/// The table's columns: `aggregate` rows (per k and hook) then `sample` rows (per k and
+/// prompt), null where a column does not apply (README "Output tables").
+fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String, ArrayRef)> {
+    let (a, s) = (&r.aggregates, &r.samples);
+    let n = a.len() + s.len();
+    let text = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))) };
+    let u32s = |x: Vec<Option<usize>>| -> ArrayRef {
+        Arc::new(UInt32Array::from(x.into_iter().map(|v| v.map(|v| v as u32)).collect::<Vec<_>>()))
+    };
+    let f64s = |x: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(x)) };
+    vec![
+        ("run_id".into(), text(run_id)),
+        ("model".into(), text(model)),
+        ("task".into(), text(task)),
+        (
+            "scope".into(),
+            Arc::new(StringArray::from_iter_values(
+                std::iter::repeat_n("aggregate", a.len()).chain(std::iter::repeat_n("sample", s.len())),
+            )),
+        ),
+        ("demos".into(), u32s(a.iter().map(|x| Some(x.k)).chain(s.iter().map(|x| Some(x.k))).collect())),
+        (
+            "hook".into(),
+            Arc::new(StringArray::from(
+                a.iter().map(|x| Some(x.hook.clone())).chain(nones(s.len())).collect::<Vec<Option<String>>>(),
+            )),
+        ),
+        ("layer".into(), u32s(a.iter().map(|x| x.layer).chain(nones(s.len())).collect())),
+        (
+            "samples".into(),
+            Arc::new(UInt64Array::from_iter_values(a.iter().map(|x| x.samples).chain(s.iter().map(|_| 1)))),
+        ),
+        ("entropy_bits".into(), f64s(a.iter().map(|x| Some(x.entropy_bits)).chain(nones(s.len())).collect())),
+        (
+            "bits_per_feature".into(),
+            f64s(a.iter().map(|x| Some(x.bits_per_feature)).chain(nones(s.len())).collect()),
+        ),
+        (
+            "active_fraction".into(),
+            f64s(a.iter().map(|x| Some(x.active_fraction)).chain(nones(s.len())).collect()),
+        ),
+        (
+            "accuracy".into(),
+            f64s(
+                a.iter()
+                    .map(|x| Some(x.accuracy))
+                    .chain(s.iter().map(|x| Some(f64::from(u8::from(x.correct)))))
+                    .collect(),
+            ),
+        ),
+        (
+            "label_logprob".into(),
+            f64s(
+                a.iter()
+                    .map(|x| Some(x.label_logprob))
+                    .chain(s.iter().map(|x| Some(x.label_logprob)))
+                    .collect(),
+            ),
+        ),
+        ("sample".into(), u32s(nones(a.len()).chain(s.iter().map(|x| Some(x.sample))).collect())),
+        ("query".into(), u32s(nones(a.len()).chain(s.iter().map(|x| Some(x.query))).collect())),
+        (
+            "demo_indices".into(),
+            Arc::new(StringArray::from(
+                nones(a.len())
+                    .chain(
+                        s.iter().map(|x| {
+                            Some(x.demos.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+                        }),
+                    )
+                    .collect::<Vec<Option<String>>>(),
+            )),
+        ),
+        (
+            "prompt_tokens".into(),
+            u32s(nones(a.len()).chain(s.iter().map(|x| Some(x.prompt_tokens))).collect()),
+        ),
+    ]
+}
+
+pub fn run(args: &IclArgs) -> anyhow::Result<()> {
+    let baes = BaeSet::open(&args.baes)?;
+    let task = Task::load(&args.task, args.template.as_deref())?;
+    let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
+    let model = load_model(&args.model)?;
+    let total = args.demos.len() * args.samples;
+    let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(total as u64));
+    let options = IclOptions { special_tokens: !args.no_bos, batch: args.batch };
+    let result = measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(|| {
+        args.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    });
+    let config = serde_json::json!({
+        "command": "icl",
+        "baes": baes.baes.iter().map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden})).collect::<Vec<_>>(),
+        "task": {"path": task.path, "sha256": task.sha256, "examples": task.examples.len(), "template": task.template},
+        "demos": args.demos, "samples": args.samples, "seed": args.seed,
+        "special_tokens": !args.no_bos, "batch": args.batch,
+    });
+    let metadata = [
+        ("format", "bae.icl.v1".to_string()),
+        ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("run_id", run_id.clone()),
+        ("model", model_identity::describe(&model, &args.model.model)?.to_string()),
+        ("config", config.to_string()),
+    ];
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_table(&args.out, columns(&run_id, &args.model.model, &task.template.name, &result), &metadata)?;
+    for k in &args.demos {
+        if let Some(a) = result.aggregates.iter().find(|a| a.k == *k) {
+            eprintln!("k = {k:>2}: accuracy {:.3}, mean label log-prob {:.3}", a.accuracy, a.label_logprob);
+        }
+    }
+    eprintln!("wrote {} rows to {}", result.aggregates.len() + result.samples.len(), args.out.display());
+    Ok(())
+}
