@@ -94,6 +94,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         trainer.device_description()
     );
     let metadata = vec![
+        ("format", "bae.training-log.v1".to_string()),
         ("config", serde_json::to_string(&trainer.config)?),
         ("source", described.clone()),
         ("rows", source.rows().to_string()),

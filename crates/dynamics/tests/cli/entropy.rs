@@ -89,6 +89,7 @@ fn entropy_rows_equal_a_slow_reference() {
     ]);
     assert_ok(&o);
     assert!(!out.with_extension("parquet.partial").exists());
+    check_tables_with_pyarrow(&[&out]);
 
     // Reference: one prompt at a time through the library, codes by plain loops.
     let model = Model::load(s(&f.hf), &LoadOptions::default()).unwrap();

@@ -82,6 +82,7 @@ fn icl_rows_equal_a_slow_reference() {
         s(&out),
     ];
     assert_ok(&bae(&args));
+    check_tables_with_pyarrow(&[&out]);
     let (b, meta) = read(&out);
     assert_eq!(meta["format"], "bae.icl.v1");
     assert!(meta["config"].contains("\"seed\":7"), "{}", meta["config"]);

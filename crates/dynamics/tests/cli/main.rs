@@ -80,6 +80,19 @@ fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
 }
 
+/// scripts/check_tables.py (pyarrow) reads `files` and checks schema and values.
+fn check_tables_with_pyarrow(files: &[&Path]) {
+    let script = repo_root().join("scripts/check_tables.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(&script);
+    for f in files {
+        cmd.arg(f);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "check_tables.py failed (run scripts/setup-python.sh?):\n{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), files.len());
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

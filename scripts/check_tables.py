@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Reads bae's Parquet tables with pyarrow alone and checks their schema and values:
+proof that the files open outside bae, and a guard on what their columns promise.
+
+    .venv/bin/python scripts/check_tables.py FILE.parquet [FILE.parquet ...]
+
+The table kind comes from the file's `format` metadata (bae.entropy.v1, bae.icl.v1,
+bae.training-log.v1). Prints one JSON line per file; exits 1 at the first problem,
+naming the file, column and row.
+"""
+import json
+import math
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+U32, U64, F64, STR = pa.uint32(), pa.uint64(), pa.float64(), pa.string()
+
+SCHEMAS = {
+    "bae.entropy.v1": {
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "scope": STR, "position": U32, "prompt": U32,
+        "samples": U64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
+    },
+    "bae.icl.v1": {
+        "run_id": STR, "model": STR, "task": STR, "scope": STR, "demos": U32, "hook": STR, "layer": U32,
+        "samples": U64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64, "accuracy": F64,
+        "label_logprob": F64, "sample": U32, "query": U32, "demo_indices": STR, "prompt_tokens": U32,
+    },
+    "bae.training-log.v1": {
+        "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
+        "sparsity": F64, "entropy_bits": F64, "entropy_bits_per_feature": F64, "l0": F64, "dead": U32,
+        "dense": U32, "constant": U32, "seconds": F64,
+    },
+}
+
+
+class Bad(Exception):
+    pass
+
+
+def require(ok, where, message):
+    if not ok:
+        raise Bad(f"{where}: {message}")
+
+
+def in_range(rows, column, lo, hi, where, when=lambda r: True):
+    for i, r in enumerate(rows):
+        if not when(r):
+            continue
+        v = r[column]
+        require(v is not None and not (isinstance(v, float) and math.isnan(v)) and lo <= v <= hi,
+                f"{where}, row {i}, column {column}", f"{v!r} is outside [{lo}, {hi}]")
+
+
+def null_iff(rows, column, predicate, where):
+    for i, r in enumerate(rows):
+        require((r[column] is None) == predicate(r), f"{where}, row {i}, column {column}",
+                f"{r[column]!r}: expected {'null' if predicate(r) else 'a value'}")
+
+
+def check(path):
+    table = pq.read_table(path)
+    # The file's key-value metadata (not the Arrow schema's).
+    meta = {k.decode(): v.decode() for k, v in (pq.ParquetFile(path).metadata.metadata or {}).items()}
+    fmt = meta.get("format")
+    require(fmt in SCHEMAS, path, f"format {fmt!r} is not one of {sorted(SCHEMAS)}")
+    for name, kind in SCHEMAS[fmt].items():
+        require(name in table.column_names, path, f"missing column {name}")
+        require(table.schema.field(name).type == kind, path, f"column {name} is {table.schema.field(name).type}, expected {kind}")
+    rows = table.to_pylist()
+    require(len(rows) > 0, path, "no rows")
+    if fmt != "bae.training-log.v1":
+        model = json.loads(meta["model"])
+        require(len(model.get("weights_sha256", "")) == 64, path, "metadata model.weights_sha256 is not a sha256")
+        json.loads(meta["config"])
+        require(meta.get("bae_version"), path, "no bae_version in the metadata")
+    if fmt == "bae.entropy.v1":
+        for i, r in enumerate(rows):
+            require(r["scope"] in ("position", "prompt"), f"{path}, row {i}", f"scope {r['scope']!r}")
+        null_iff(rows, "position", lambda r: r["scope"] == "prompt", path)
+        null_iff(rows, "prompt", lambda r: r["scope"] == "position", path)
+        in_range(rows, "samples", 1, 2**63, path)
+        in_range(rows, "bits_per_feature", 0.0, 1.0, path)
+        in_range(rows, "active_fraction", 0.0, 1.0, path)
+        in_range(rows, "entropy_bits", 0.0, float("inf"), path)
+    elif fmt == "bae.icl.v1":
+        for i, r in enumerate(rows):
+            require(r["scope"] in ("aggregate", "sample"), f"{path}, row {i}", f"scope {r['scope']!r}")
+        aggregate = lambda r: r["scope"] == "aggregate"
+        sample = lambda r: r["scope"] == "sample"
+        for column in ("hook", "entropy_bits", "bits_per_feature", "active_fraction"):
+            null_iff(rows, column, sample, path)
+        for column in ("sample", "query", "demo_indices", "prompt_tokens"):
+            null_iff(rows, column, aggregate, path)
+        in_range(rows, "accuracy", 0.0, 1.0, path)
+        in_range(rows, "label_logprob", -float("inf"), 1e-6, path)
+        in_range(rows, "bits_per_feature", 0.0, 1.0, path, aggregate)
+        in_range(rows, "active_fraction", 0.0, 1.0, path, aggregate)
+        for i, r in enumerate(rows):
+            if sample(r):
+                demos = [int(x) for x in r["demo_indices"].split(",")] if r["demo_indices"] else []
+                require(len(demos) == r["demos"] and r["query"] not in demos, f"{path}, row {i}",
+                        f"demo_indices {r['demo_indices']!r} do not fit demos = {r['demos']} and query {r['query']}")
+    else:
+        for i, r in enumerate(rows):
+            require(r["split"] in ("train", "val"), f"{path}, row {i}", f"split {r['split']!r}")
+        in_range(rows, "fvu", 0.0, float("inf"), path)
+        in_range(rows, "entropy_bits_per_feature", 0.0, 1.0, path)
+        histogram = [c for c in table.column_names if c.startswith("density_")]
+        require(len(histogram) == 9, path, f"{len(histogram)} density columns, expected 9")
+        features = {sum(r[c] for c in histogram) for r in rows}
+        require(len(features) == 1, path, f"density histograms sum to different feature counts {sorted(features)}")
+    return {"file": str(path), "format": fmt, "rows": len(rows), "columns": len(table.column_names), "ok": True}
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    for path in sys.argv[1:]:
+        try:
+            print(json.dumps(check(path)))
+        except Bad as e:
+            print(f"check_tables: {e}", file=sys.stderr)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
