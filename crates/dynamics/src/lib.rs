@@ -10,6 +10,7 @@ pub mod error;
 pub mod harvest;
 pub mod icl;
 pub mod model_identity;
+pub mod plot;
 pub mod table;
 pub mod training_log;
 

@@ -7,12 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod entropy;
 pub mod harvest;
 pub mod icl;
+pub mod plot;
 mod store;
 pub mod train;
 
 pub use entropy::EntropyArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use icl::IclArgs;
+pub use plot::PlotArgs;
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
 pub use train::TrainArgs;
 
@@ -44,6 +46,9 @@ pub enum Command {
     /// In-context learning: entropy at the last prompt token and accuracy on the label,
     /// swept over the number of demonstrations, to Parquet.
     Icl(IclArgs),
+    /// Draw a chart (PNG or SVG) of a table bae wrote: entropy by layer or position,
+    /// entropy or accuracy by number of demonstrations, training curves.
+    Plot(PlotArgs),
     /// On a machine with an NVIDIA GPU: compare every CUDA kernel and the whole training
     /// step with the CPU, and time the fused entropy kernel against a device copy. Needs
     /// a build with `--features cuda`.

@@ -9,6 +9,7 @@ mod harvest;
 mod hidden_states;
 mod icl;
 mod inspect;
+mod plot;
 mod store;
 mod train;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Entropy(args) => entropy::run(&args),
         Command::Icl(args) => icl::run(&args),
+        Command::Plot(args) => plot::run(&args),
         Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
         Command::Bench(BenchCommand::Entropy(args)) => bench_entropy::run(&args),

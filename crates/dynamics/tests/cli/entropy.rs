@@ -90,6 +90,12 @@ fn entropy_rows_equal_a_slow_reference() {
     assert_ok(&o);
     assert!(!out.with_extension("parquet.partial").exists());
     check_tables_with_pyarrow(&[&out]);
+    check_plot(&out, None, "depth (blocks");
+    check_plot(&out, Some("entropy-by-position"), "token position");
+    let wrong = bae(&["plot", s(&out), "--kind", "accuracy-by-demos", "-o", s(&f.root.join("x.png"))]);
+    assert_clean_failure(&wrong, &["bae.entropy.v1 table", "needs a bae.icl.v1 table"]);
+    let wrong = bae(&["plot", s(&out), "-o", s(&f.root.join("x.jpg"))]);
+    assert_clean_failure(&wrong, &["x.jpg", "must end in .png or .svg"]);
 
     // Reference: one prompt at a time through the library, codes by plain loops.
     let model = Model::load(s(&f.hf), &LoadOptions::default()).unwrap();

@@ -83,6 +83,8 @@ fn icl_rows_equal_a_slow_reference() {
     ];
     assert_ok(&bae(&args));
     check_tables_with_pyarrow(&[&out]);
+    check_plot(&out, None, "demonstrations (k)");
+    check_plot(&out, Some("accuracy-by-demos"), "Label log-probability");
     let (b, meta) = read(&out);
     assert_eq!(meta["format"], "bae.icl.v1");
     assert!(meta["config"].contains("\"seed\":7"), "{}", meta["config"]);

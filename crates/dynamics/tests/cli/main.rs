@@ -93,6 +93,35 @@ fn check_tables_with_pyarrow(files: &[&Path]) {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), files.len());
 }
 
+/// `bae plot TABLE --kind KIND` to PNG and SVG: a PNG 1000 px wide and an SVG holding
+/// `text` (an axis description or title), nothing left under a temporary name.
+fn check_plot(table: &Path, kind: Option<&str>, text: &str) {
+    let dir = table.parent().unwrap();
+    for ext in ["png", "svg"] {
+        let out = dir.join(format!("plot-{}.{ext}", kind.unwrap_or("default")));
+        let mut args = vec!["plot", s(table), "-o", s(&out)];
+        if let Some(k) = kind {
+            args.extend(["--kind", k]);
+        }
+        assert_ok(&bae(&args));
+        let bytes = std::fs::read(&out).unwrap();
+        if ext == "png" {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", out.display());
+            assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 1000, "width");
+        } else {
+            let svg = String::from_utf8(bytes).unwrap();
+            assert!(svg.contains(text), "{} lacks {text:?}", out.display());
+            assert!(svg.matches("<polyline").count() >= 1, "{}: no lines", out.display());
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

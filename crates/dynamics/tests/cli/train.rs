@@ -89,6 +89,7 @@ fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() 
     .unwrap();
     assert_eq!(log.num_rows(), 8, "train and val rows for 4 epochs");
     check_tables_with_pyarrow(&[&a.join("training_log.parquet")]);
+    check_plot(&a.join("training_log.parquet"), None, "Fraction of variance unexplained");
 
     let before = files(&a);
     assert_clean_failure(&train(&run, &a, &[]), &["already holds a training run", "--resume"]);

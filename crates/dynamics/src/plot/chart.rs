@@ -1,0 +1,162 @@
+//! Line charts to PNG or SVG (chosen by the output's extension), one or more panels
+//! stacked vertically, text in an embedded DejaVu Sans so no system fonts are needed.
+//! Written under a temporary name and renamed when complete.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{DynamicsError, Result};
+
+/// One line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text ("" for none).
+    pub label: String,
+    /// (x, y) points in x order; NaN y values are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    /// Title above the panel.
+    pub title: String,
+    /// x-axis description.
+    pub x_label: String,
+    /// y-axis description.
+    pub y_label: String,
+    /// The lines, drawn in order with colours from a blue-to-red gradient.
+    pub series: Vec<Series>,
+}
+
+const FONT: &str = "sans-serif";
+/// Legend entries beyond this are thinned to every n-th line.
+const MAX_LEGEND: usize = 12;
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans is a valid font"));
+    });
+}
+
+fn colour(i: usize, n: usize) -> HSLColor {
+    let t = if n <= 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+    HSLColor(0.66 * (1.0 - t), 0.75, 0.42)
+}
+
+fn bounds(series: &[Series]) -> ((f64, f64), (f64, f64)) {
+    let points = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return ((0.0, 1.0), (0.0, 1.0));
+    }
+    let pad = |lo: f64, hi: f64| if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.5 };
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    ((x0 - if x1 > x0 { 0.0 } else { px }, x1 + if x1 > x0 { 0.0 } else { px }), (y0 - py, y1 + py))
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &LineChart,
+) -> std::result::Result<(), String> {
+    let ((x0, x1), (y0, y1)) = bounds(&chart.series);
+    let mut c = ChartBuilder::on(area)
+        .caption(&chart.title, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(46)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    // Whole numbers without a decimal point (layers, positions, k, epochs).
+    let tick = |v: &f64| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.2}") };
+    let y_tick = |v: &f64| {
+        let a = v.abs();
+        if a == 0.0 || (1e-2..1e5).contains(&a) {
+            let s = format!("{v:.3}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            format!("{v:.1e}")
+        }
+    };
+    c.configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&y_tick)
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let n = chart.series.len();
+    let every = n.div_ceil(MAX_LEGEND).max(1);
+    let mut labelled = false;
+    for (i, s) in chart.series.iter().enumerate() {
+        let style = colour(i, n).stroke_width(2);
+        let points: Vec<(f64, f64)> =
+            s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let drawn = c.draw_series(LineSeries::new(points.clone(), style)).map_err(|e| e.to_string())?;
+        if !s.label.is_empty() && (i % every == 0 || i + 1 == n) {
+            labelled = true;
+            drawn.label(&s.label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+        }
+        if points.len() <= 40 {
+            c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour(i, n).filled())))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if labelled {
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.5))
+            .label_font((FONT, 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn draw_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    charts: &[LineChart],
+) -> std::result::Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    for (area, chart) in root.split_evenly((charts.len(), 1)).iter().zip(charts) {
+        draw_panel(area, chart)?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draws `charts` stacked to `path` (.png or .svg), 1000 px wide, 560 px per panel.
+pub fn draw(charts: &[LineChart], path: &Path) -> Result<()> {
+    register_font();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let size = (1000u32, 560 * charts.len().max(1) as u32);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial.{}", ext.as_deref().unwrap_or("")));
+    let result = match ext.as_deref() {
+        Some("png") => draw_all(BitMapBackend::new(&tmp, size).into_drawing_area(), charts),
+        Some("svg") => draw_all(SVGBackend::new(&tmp, size).into_drawing_area(), charts),
+        _ => {
+            return Err(DynamicsError::Input(format!(
+                "{}: the plot's file name must end in .png or .svg",
+                path.display()
+            )))
+        }
+    };
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(DynamicsError::Input(format!("drawing {}: {e}", path.display())));
+    }
+    std::fs::rename(&tmp, path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })
+}
