@@ -1,24 +1,83 @@
-//! Run config files: one TOML table per command (`[harvest]`, `[train]`), each field
-//! also a flag of that command. Unknown tables and fields are errors that name them.
+//! Run config files: one TOML table per command (`[harvest]`, `[train]`, `[entropy]`,
+//! `[icl]`) and `[run]` for the main job (`bae run`). Unknown tables and fields are
+//! errors that name them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bae_train::config::TrainConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::cli::harvest::FormatArg;
 use crate::cli::HarvestOptions;
 
 /// A whole run config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// The main job's folder and the hook points it trains BAEs on (`bae run`).
+    #[serde(default)]
+    pub run: RunTable,
     /// Options of `bae harvest`.
     #[serde(default)]
     pub harvest: HarvestOptions,
-    /// Options of `bae train`.
+    /// Options of `bae train` (for `bae run`: shared by every hook point's BAE).
     #[serde(default)]
     pub train: TrainConfig,
+    /// The prompt set of `bae run`'s entropy stage.
+    #[serde(default)]
+    pub entropy: EntropyTable,
+    /// The tasks and sweep of `bae run`'s ICL stage.
+    #[serde(default)]
+    pub icl: IclTable,
+}
+
+/// `[run]`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunTable {
+    /// The run folder: store/, baes/<hook>/, entropy.parquet, icl-<task>.parquet,
+    /// plots/, config.resolved.json.
+    pub out: Option<PathBuf>,
+    /// Hook points to train a BAE on and measure, e.g. ["blocks.15.hook_resid_post"].
+    #[serde(default)]
+    pub hooks: Vec<String>,
+}
+
+/// `[entropy]`: the prompt set whose entropy is measured per hook and position.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntropyTable {
+    /// Prompt file (text, JSONL or Parquet); none skips the stage.
+    pub prompts: Option<PathBuf>,
+    /// Its format [default: from the extension].
+    pub format: Option<FormatArg>,
+    /// JSONL field or Parquet column [default: text].
+    pub field: Option<String>,
+    /// Use at most this many prompts.
+    pub max_prompts: Option<usize>,
+    /// Prompts per forward pass [default: 8].
+    pub batch: Option<usize>,
+    /// Also per-prompt rows [default: false].
+    #[serde(default)]
+    pub per_prompt: bool,
+}
+
+/// `[icl]`: the in-context-learning sweep, one table per task.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IclTable {
+    /// Task files (JSONL with a .toml template beside each); none skips the stage.
+    #[serde(default)]
+    pub tasks: Vec<PathBuf>,
+    /// Numbers of demonstrations [default: 0, 1, 2, 4, 8, 16].
+    pub demos: Option<Vec<usize>>,
+    /// Prompts per number of demonstrations [default: 64].
+    pub samples: Option<usize>,
+    /// Seed of queries and demonstrations [default: 42].
+    pub seed: Option<u64>,
+    /// Prompts per forward pass [default: 8].
+    pub batch: Option<usize>,
 }
 
 /// Reads and parses a run config.

@@ -26,7 +26,7 @@ pub struct HarvestArgs {
 }
 
 /// Storage dtype of harvested activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreDtypeArg {
     /// 4 bytes per value.
@@ -38,7 +38,7 @@ pub enum StoreDtypeArg {
 }
 
 /// Everything a harvest needs. Each is a flag and a `[harvest]` config field.
-#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[derive(Debug, Default, Clone, Args, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HarvestOptions {
     /// The model: a Hugging Face directory, a GGUF file, or a Hub id (see `bae inspect`).
@@ -92,7 +92,7 @@ pub struct HarvestOptions {
 }
 
 /// Corpus layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatArg {
     /// One document per line.

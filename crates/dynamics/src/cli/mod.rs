@@ -8,6 +8,7 @@ pub mod entropy;
 pub mod harvest;
 pub mod icl;
 pub mod plot;
+pub mod run;
 mod store;
 pub mod train;
 
@@ -15,6 +16,7 @@ pub use entropy::EntropyArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use icl::IclArgs;
 pub use plot::PlotArgs;
+pub use run::RunArgs;
 pub use store::{ActivationsArgs, StoreCommand, StoreStatsArgs};
 pub use train::TrainArgs;
 
@@ -30,6 +32,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job end to end from one config: harvest, a BAE per hook point, entropy
+    /// over a prompt set, the ICL sweep, plots; resumable stage by stage.
+    Run(RunArgs),
     /// Print a model's architecture, sizes, parameter count and hook points.
     Inspect(InspectArgs),
     /// Run prompts through a model and save residual-stream activations as safetensors.
@@ -79,7 +84,7 @@ pub struct GpuCheckArgs {
 }
 
 /// Weight and activation dtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DtypeArg {
     /// 32-bit float (default; fastest on CPUs).

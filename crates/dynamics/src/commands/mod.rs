@@ -2,22 +2,24 @@
 
 mod bench;
 mod bench_entropy;
-mod entropy;
+pub(crate) mod entropy;
 mod generate;
 mod gpu_check;
-mod harvest;
+pub(crate) mod harvest;
 mod hidden_states;
-mod icl;
+pub(crate) mod icl;
 mod inspect;
 mod plot;
+mod run;
 mod store;
-mod train;
+pub(crate) mod train;
 
 use crate::cli::{BenchCommand, Cli, Command, StoreCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::HiddenStates(args) => hidden_states::run(&args),
         Command::Generate(args) => generate::run(&args),

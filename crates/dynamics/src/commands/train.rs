@@ -57,12 +57,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if let Some(device) = args.device {
         config.device = device.compute_device();
     }
+    train(config, args.resume)
+}
+
+/// Trains as `config` says (paths resolved), continuing the run in `out` if `resume`.
+pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<()> {
     let Some(out) = config.out.clone() else {
         bail!("missing --out (or `out` in [train]): the run directory")
     };
     let (source, described, source_model) = open_source(&config)?;
     let checkpoint = out.join(CHECKPOINT_FILE);
-    let mut trainer = if args.resume {
+    let mut trainer = if resume {
         if !checkpoint.is_file() {
             bail!("cannot resume: {} holds no checkpoint ({CHECKPOINT_FILE})", out.display());
         }

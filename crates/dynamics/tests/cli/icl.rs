@@ -14,7 +14,7 @@ use super::*;
 const TEMPLATE: &str = "[task]\nname = \"pairs\"\ninput_field = \"input\"\nlabel_field = \"label\"\n\
                         input_prefix = \"In: \"\nlabel_prefix = \"\\nOut:\"\nlabel_separator = \" \"\ndemo_separator = \"\\n\\n\"\n";
 
-fn write_task(dir: &Path, rows: &[(&str, &str)]) -> PathBuf {
+pub(super) fn write_task(dir: &Path, rows: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("pairs.jsonl");
     let body: String =
         rows.iter().map(|(i, l)| serde_json::json!({"input": i, "label": l}).to_string() + "\n").collect();
@@ -23,7 +23,7 @@ fn write_task(dir: &Path, rows: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-const ROWS: [(&str, &str); 10] = [
+pub(super) const ROWS: [(&str, &str); 10] = [
     ("cat", "dog"),
     ("hot", "cold"),
     ("up", "down"),

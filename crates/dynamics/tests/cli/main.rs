@@ -8,6 +8,7 @@ mod harvest;
 mod hub;
 mod icl;
 mod reference;
+mod run;
 mod train;
 
 use std::path::{Path, PathBuf};

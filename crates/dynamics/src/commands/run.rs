@@ -1,0 +1,182 @@
+//! `bae run CONFIG`: the main job end to end — harvest the corpus, train a BAE per hook
+//! point, measure entropy over a prompt set and the ICL sweep per task, draw the plots —
+//! into one run folder with the resolved config beside them. Every stage is skipped when
+//! its output is complete and resumed when it is not, so a killed run continues.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use bae_dynamics::plot::{plot, PlotKind};
+use bae_train::checkpoint::CHECKPOINT_FILE;
+use bae_train::store::{ActivationStore, INDEX_FILE};
+
+use crate::cli::{EntropyArgs, HarvestArgs, IclArgs, ModelArgs, RunArgs};
+
+/// The resolved config's file name in the run folder.
+pub const RESOLVED_CONFIG: &str = "config.resolved.json";
+
+fn stage(name: &str, started: Instant) {
+    eprintln!("== {name} ({:.0} s since start)", started.elapsed().as_secs_f64());
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = crate::run_config::read(&args.config)?;
+    let file = args.config.display();
+    let Some(out) = config.run.out.clone() else { bail!("{file}: [run] needs `out`, the run folder") };
+    if config.run.hooks.is_empty() {
+        bail!("{file}: [run] needs `hooks`, the hook points to train BAEs on");
+    }
+    let Some(model) = config.harvest.model.clone() else { bail!("{file}: [harvest] needs `model`") };
+    for (field, set) in [
+        ("acts", config.train.acts.is_some()),
+        ("hook", config.train.hook.is_some()),
+        ("tensor", config.train.tensor.is_some()),
+        ("out", config.train.out.is_some()),
+    ] {
+        if set {
+            bail!("{file}: [train] `{field}` is set by bae run for each hook point; remove it");
+        }
+    }
+    if config.harvest.out.is_some() {
+        bail!("{file}: [harvest] `out` is set by bae run (RUN/store); remove it");
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // The resolved config: a run folder holds one run.
+    let resolved = serde_json::to_string_pretty(&config)?;
+    let resolved_path = out.join(RESOLVED_CONFIG);
+    match std::fs::read_to_string(&resolved_path) {
+        Ok(previous) if previous != resolved => bail!(
+            "{} holds a run made with another config (see {RESOLVED_CONFIG}); choose another [run] out",
+            out.display()
+        ),
+        Ok(_) => eprintln!("continuing the run in {}", out.display()),
+        Err(_) => crate::output::write_atomically(&resolved_path, |tmp| {
+            std::fs::write(tmp, &resolved).context("writing the resolved config")
+        })?,
+    }
+    let model_args = ModelArgs {
+        model: model.clone(),
+        tokenizer: config.harvest.tokenizer.clone(),
+        dtype: config.harvest.model_dtype.unwrap_or(crate::cli::DtypeArg::F32),
+    };
+
+    // 1. Harvest every hook point the BAEs need.
+    stage("harvest", started);
+    let store = out.join("store");
+    let complete = store.join(INDEX_FILE).is_file() && ActivationStore::open(&store)?.index().complete;
+    if complete {
+        eprintln!("harvest: complete, skipped");
+    } else {
+        let mut options = config.harvest.clone();
+        options.out = Some(store.clone());
+        options.hooks = Some(options.hooks.unwrap_or_else(|| config.run.hooks.join(",")));
+        crate::commands::harvest::run(&HarvestArgs {
+            config: None,
+            resume: store.join(INDEX_FILE).is_file(),
+            options,
+        })?;
+    }
+
+    // 2. One BAE per hook point.
+    let baes = out.join("baes");
+    for hook in &config.run.hooks {
+        stage(&format!("train {hook}"), started);
+        let mut train = config.train.clone();
+        train.acts = Some(store.clone());
+        train.hook = Some(hook.clone());
+        let dir = baes.join(hook);
+        train.out = Some(dir.clone());
+        crate::commands::train::train(train, dir.join(CHECKPOINT_FILE).is_file())?;
+    }
+
+    // 3. Entropy over the prompt set.
+    let entropy = out.join("entropy.parquet");
+    if let Some(prompts) = &config.entropy.prompts {
+        stage("entropy", started);
+        if entropy.is_file() {
+            eprintln!("entropy: {} exists, skipped", entropy.display());
+        } else {
+            let e = &config.entropy;
+            crate::commands::entropy::run(&EntropyArgs {
+                model: model_args.clone(),
+                baes: baes.clone(),
+                prompts: prompts.clone(),
+                format: e.format,
+                field: e.field.clone().unwrap_or_else(|| "text".into()),
+                max_prompts: e.max_prompts,
+                no_bos: false,
+                batch: e.batch.unwrap_or(8),
+                per_prompt: e.per_prompt,
+                run_id: Some(run_id(&out)),
+                out: entropy.clone(),
+            })?;
+        }
+    }
+
+    // 4. The ICL sweep, one table per task.
+    let mut icl_tables = Vec::new();
+    for task in &config.icl.tasks {
+        let name = task.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        stage(&format!("icl {name}"), started);
+        let table = out.join(format!("icl-{name}.parquet"));
+        if table.is_file() {
+            eprintln!("icl {name}: {} exists, skipped", table.display());
+        } else {
+            let c = &config.icl;
+            crate::commands::icl::run(&IclArgs {
+                model: model_args.clone(),
+                baes: baes.clone(),
+                task: task.clone(),
+                template: None,
+                demos: c.demos.clone().unwrap_or_else(|| vec![0, 1, 2, 4, 8, 16]),
+                samples: c.samples.unwrap_or(64),
+                seed: c.seed.unwrap_or(42),
+                no_bos: false,
+                batch: c.batch.unwrap_or(8),
+                run_id: Some(run_id(&out)),
+                out: table.clone(),
+            })?;
+        }
+        icl_tables.push((name, table));
+    }
+
+    // 5. Plots, redrawn every time (seconds).
+    stage("plots", started);
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    let mut charts: Vec<(PathBuf, PlotKind, PathBuf)> = Vec::new();
+    if entropy.is_file() {
+        charts.push((entropy.clone(), PlotKind::EntropyByLayer, plots.join("entropy-by-layer.png")));
+        charts.push((entropy.clone(), PlotKind::EntropyByPosition, plots.join("entropy-by-position.png")));
+    }
+    for (name, table) in &icl_tables {
+        charts.push((table.clone(), PlotKind::EntropyByDemos, plots.join(format!("icl-{name}-entropy.png"))));
+        charts.push((
+            table.clone(),
+            PlotKind::AccuracyByDemos,
+            plots.join(format!("icl-{name}-accuracy.png")),
+        ));
+    }
+    for hook in &config.run.hooks {
+        let log = baes.join(hook).join(crate::commands::train::LOG_FILE);
+        charts.push((log, PlotKind::Training, plots.join(format!("training-{hook}.png"))));
+    }
+    for (table, kind, png) in &charts {
+        plot(table, Some(*kind), png)?;
+    }
+    eprintln!(
+        "done in {:.0} s: {} ({} plots in {})",
+        started.elapsed().as_secs_f64(),
+        out.display(),
+        charts.len(),
+        plots.display()
+    );
+    Ok(())
+}
+
+/// The run folder's name, as the tables' run_id.
+fn run_id(out: &Path) -> String {
+    out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+}

@@ -1,0 +1,108 @@
+//! `bae run`: the main job end to end on a tiny model; a second run skips every stage,
+//! a lost table is rebuilt identically, and another config is refused.
+
+use super::icl::{write_task, ROWS};
+use super::*;
+
+fn write_config(root: &Path, model: &Path, epochs: usize) -> PathBuf {
+    let corpus = root.join("corpus.txt");
+    let lines: Vec<String> =
+        (0..24).map(|i| format!("the cat number {i} sat on the mat and looked at the dog")).collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let task = write_task(root, &ROWS);
+    let config = root.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\nout = \"{out}\"\nhooks = [\"blocks.0.hook_resid_post\", \"blocks.1.hook_resid_post\"]\n\
+             [harvest]\nmodel = \"{model}\"\ncorpus = \"{corpus}\"\ntokens = 300\nctx = 16\nbatch = 4\n\
+             [train]\nd_hidden = 16\nepochs = {epochs}\nentropy_start_epoch = 1\nbatch = 32\nlr = 0.005\n\
+             [entropy]\nprompts = \"{corpus}\"\nmax_prompts = 8\n\
+             [icl]\ntasks = [\"{task}\"]\ndemos = [0, 1, 2]\nsamples = 4\n",
+            out = s(&root.join("run")),
+            model = s(model),
+            corpus = s(&corpus),
+            task = s(&task),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn run_does_every_stage_then_skips_them_and_rebuilds_what_is_lost() {
+    let f = fixture(Family::Llama);
+    let config = write_config(&f.root, &f.hf, 3);
+    let out = f.root.join("run");
+    assert_ok(&bae(&["run", s(&config)]));
+    for file in [
+        "config.resolved.json",
+        "store/index.json",
+        "baes/blocks.0.hook_resid_post/cfg.json",
+        "baes/blocks.1.hook_resid_post/sae_weights.safetensors",
+        "entropy.parquet",
+        "icl-pairs.parquet",
+        "plots/entropy-by-layer.png",
+        "plots/entropy-by-position.png",
+        "plots/icl-pairs-entropy.png",
+        "plots/icl-pairs-accuracy.png",
+        "plots/training-blocks.1.hook_resid_post.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+    let (entropy, icl) = (out.join("entropy.parquet"), out.join("icl-pairs.parquet"));
+    check_tables_with_pyarrow(&[&entropy, &icl]);
+    // The BAEs record the model they were trained for.
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("baes/blocks.0.hook_resid_post/cfg.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["model"]["num_layers"], 2);
+
+    let before = (std::fs::read(&entropy).unwrap(), std::fs::read(&icl).unwrap());
+    let weights = std::fs::read(out.join("baes/blocks.1.hook_resid_post/sae_weights.safetensors")).unwrap();
+    let again = bae(&["run", s(&config)]);
+    assert_ok(&again);
+    let log = stderr(&again);
+    assert!(log.contains("harvest: complete, skipped") && log.contains("exists, skipped"), "{log}");
+    assert_eq!(
+        std::fs::read(out.join("baes/blocks.1.hook_resid_post/sae_weights.safetensors")).unwrap(),
+        weights
+    );
+
+    // Lost tables are measured again, to the same values.
+    std::fs::remove_file(&entropy).unwrap();
+    std::fs::remove_file(&icl).unwrap();
+    assert_ok(&bae(&["run", s(&config)]));
+    assert_eq!((std::fs::read(&entropy).unwrap(), std::fs::read(&icl).unwrap()), before);
+
+    // Another config is refused, and nothing changes.
+    let changed = write_config(&f.root, &f.hf, 4);
+    assert_clean_failure(
+        &bae(&["run", s(&changed)]),
+        &["holds a run made with another config", "config.resolved.json"],
+    );
+    assert_eq!(std::fs::read(&entropy).unwrap(), before.0);
+}
+
+#[test]
+fn bad_run_configs() {
+    let f = fixture(Family::Llama);
+    let config = write_config(&f.root, &f.hf, 3);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let variant = |from: &str, to: &str| {
+        let path = f.root.join("variant.toml");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        bae(&["run", s(&path)])
+    };
+    assert_clean_failure(
+        &variant("[train]\n", "[train]\nout = \"x\"\n"),
+        &["[train] `out` is set by bae run"],
+    );
+    assert_clean_failure(&variant("hooks = [", "hookz = ["), &["variant.toml", "unknown field `hookz`"]);
+    assert_clean_failure(
+        &variant("[harvest]\n", "[harvest]\nout = \"x\"\n"),
+        &["[harvest] `out` is set by bae run"],
+    );
+    assert!(!f.root.join("run").exists(), "a refused config started a run");
+}
