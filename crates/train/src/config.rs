@@ -46,6 +46,18 @@ impl Architecture {
     }
 }
 
+/// The decoder bias's starting value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderBiasInit {
+    /// Uniform in ±1/sqrt(d'), PyTorch's `nn.Linear` default (the reference code).
+    Uniform,
+    /// The training rows' mean: the reconstruction starts at the data's centre, which
+    /// matters when the mean is far larger than the spread (Gemma's residuals) and a
+    /// short run at a small learning rate would spend itself walking there.
+    Mean,
+}
+
 /// Where the training step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,6 +115,9 @@ pub struct TrainConfig {
     pub jumprelu_bandwidth: Option<f64>,
     /// jumprelu only: the initial threshold θ of every feature. Default 1e-3.
     pub jumprelu_initial_threshold: Option<f64>,
+    /// Starting value of the decoder bias b_dec: "uniform" (PyTorch's default, the
+    /// reference) or "mean" (the training rows' mean). Default "uniform".
+    pub decoder_bias_init: DecoderBiasInit,
     /// Adam learning rate. Default 5e-4.
     pub lr: f64,
     /// Rows per minibatch; incomplete last batches of an epoch are dropped. Default 512.
@@ -140,6 +155,7 @@ impl Default for TrainConfig {
             l0_coefficient: None,
             jumprelu_bandwidth: None,
             jumprelu_initial_threshold: None,
+            decoder_bias_init: DecoderBiasInit::Uniform,
             lr: 5e-4,
             batch: 512,
             epochs: 2000,

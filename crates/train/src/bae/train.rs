@@ -10,7 +10,7 @@ use candle_core::{Device, Result as CandleResult, Tensor};
 use super::model::Autoencoder;
 use super::step::{self, BatchStats, LossWeights, Workspace};
 use crate::checkpoint::Checkpoint;
-use crate::config::{Architecture, ComputeDevice, TrainConfig};
+use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
 use crate::error::Result;
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
@@ -109,10 +109,14 @@ impl Trainer {
     /// A fresh run on `source`, after validating the config against it.
     pub fn new(config: TrainConfig, source: &dyn RowSource) -> Result<Self> {
         config.validate(source.rows(), source.dim())?;
-        let model = Autoencoder::new(&config, source.dim());
+        let mut model = Autoencoder::new(&config, source.dim());
         let lengths = model.params().map(|p| p.len());
         let adam = Adam::new(&lengths, AdamParams::with_lr(config.lr));
         let n_train = source.rows() - config.validation_rows(source.rows());
+        let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
+        if config.decoder_bias_init == DecoderBiasInit::Mean {
+            model.b_dec = train_mean.clone();
+        }
         #[cfg(feature = "cuda")]
         let gpu = match config.device {
             ComputeDevice::Cuda => Some(crate::cuda::GpuTrainer::new(0, &model, &adam)?),
@@ -124,7 +128,6 @@ impl Trainer {
                 "this build has no GPU support; build with `cargo build --release --features cuda`".into(),
             ));
         }
-        let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
         Ok(Self {
             config,
             model,

@@ -220,3 +220,17 @@ fn sparsity_penalties_lower_l0() {
         }
     }
 }
+
+#[test]
+fn the_decoder_bias_can_start_at_the_training_mean() {
+    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
+    let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
+    let mut c = config(Estimator::SignS, 1e-2, 1, 0);
+    c.decoder_bias_init = crate::config::DecoderBiasInit::Mean;
+    let trainer = Trainer::new(c.clone(), &source).unwrap();
+    assert_eq!(trainer.model.b_dec, trainer.train_mean);
+    c.decoder_bias_init = crate::config::DecoderBiasInit::Uniform;
+    let plain = Trainer::new(c, &source).unwrap();
+    assert_ne!(plain.model.b_dec, plain.train_mean);
+    assert!(plain.model.b_dec.iter().all(|b| b.abs() <= 1.0 / 4.0), "uniform in ±1/sqrt(16)");
+}
