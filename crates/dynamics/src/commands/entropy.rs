@@ -1,16 +1,14 @@
 //! `bae entropy`: feature-set entropy per hook point and token position over a prompt
 //! set, through trained BAEs, as a long Parquet table.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
-use anyhow::Context;
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use bae_dynamics::corpus::{Corpus, CorpusFormat};
 use bae_dynamics::entropy::{measure_prompts, BaeSet, EntropyOptions, EntropyRow};
 use bae_dynamics::model_identity;
-use bae_dynamics::table::write_table;
 
+use super::measurement::{self, PromptProgress};
 use crate::cli::harvest::FormatArg;
 use crate::cli::EntropyArgs;
 use crate::model_args::load_model;
@@ -59,36 +57,25 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let options =
         EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };
-    let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(prompts.len() as u64));
-    let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-        }
-    })?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let run_id = args.run_id.clone().unwrap_or_else(|| {
-        args.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-    });
+    let mut progress = PromptProgress::new("entropy", prompts.len());
+    let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| progress.update(done))?;
+    progress.finish();
+    let run_id = measurement::run_id(&args.run_id, &args.out);
     let identity = model_identity::describe(&model, &args.model.model)?;
     let config = serde_json::json!({
         "command": "entropy",
-        "baes": baes.baes.iter().map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden})).collect::<Vec<_>>(),
+        "baes": baes.describe(),
         "prompts": {"path": args.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
         "special_tokens": !args.no_bos, "batch": args.batch, "per_prompt": args.per_prompt,
     });
-    let metadata = [
-        ("format", "bae.entropy.v1".to_string()),
-        ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
-        ("run_id", run_id.clone()),
-        ("model", identity.to_string()),
-        ("config", config.to_string()),
-    ];
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    write_table(&args.out, columns(&run_id, &args.model.model, &rows), &metadata)?;
+    measurement::write(
+        &args.out,
+        "bae.entropy.v1",
+        &run_id,
+        &identity,
+        &config,
+        columns(&run_id, &args.model.model, &rows),
+    )?;
     eprintln!(
         "wrote {} rows ({} hook points, {} prompts) to {}",
         rows.len(),

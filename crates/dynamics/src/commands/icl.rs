@@ -1,16 +1,14 @@
 //! `bae icl`: entropy at the last prompt token and accuracy on the label, swept over
 //! the number of in-context demonstrations, as a long Parquet table.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
-use anyhow::Context;
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use bae_dynamics::entropy::BaeSet;
 use bae_dynamics::icl::{measure_icl, plan, IclOptions, IclResult, Task};
 use bae_dynamics::model_identity;
-use bae_dynamics::table::write_table;
 
+use super::measurement::{self, PromptProgress};
 use crate::cli::IclArgs;
 use crate::model_args::load_model;
 
@@ -105,37 +103,21 @@ pub fn run(args: &IclArgs) -> anyhow::Result<()> {
     let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
     let model = load_model(&args.model)?;
     let total = args.demos.len() * args.samples;
-    let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(total as u64));
     let options = IclOptions { special_tokens: !args.no_bos, batch: args.batch };
-    let result = measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-        }
-    })?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let run_id = args.run_id.clone().unwrap_or_else(|| {
-        args.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-    });
+    let mut progress = PromptProgress::new("icl", total);
+    let result = measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| progress.update(done))?;
+    progress.finish();
+    let run_id = measurement::run_id(&args.run_id, &args.out);
     let config = serde_json::json!({
         "command": "icl",
-        "baes": baes.baes.iter().map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden})).collect::<Vec<_>>(),
+        "baes": baes.describe(),
         "task": {"path": task.path, "sha256": task.sha256, "examples": task.examples.len(), "template": task.template},
         "demos": args.demos, "samples": args.samples, "seed": args.seed,
         "special_tokens": !args.no_bos, "batch": args.batch,
     });
-    let metadata = [
-        ("format", "bae.icl.v1".to_string()),
-        ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
-        ("run_id", run_id.clone()),
-        ("model", model_identity::describe(&model, &args.model.model)?.to_string()),
-        ("config", config.to_string()),
-    ];
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    write_table(&args.out, columns(&run_id, &args.model.model, &task.template.name, &result), &metadata)?;
+    let identity = model_identity::describe(&model, &args.model.model)?;
+    let columns = columns(&run_id, &args.model.model, &task.template.name, &result);
+    measurement::write(&args.out, "bae.icl.v1", &run_id, &identity, &config, columns)?;
     for k in &args.demos {
         if let Some(a) = result.aggregates.iter().find(|a| a.k == *k) {
             eprintln!("k = {k:>2}: accuracy {:.3}, mean label log-prob {:.3}", a.accuracy, a.label_logprob);

@@ -9,6 +9,7 @@ pub(crate) mod harvest;
 mod hidden_states;
 pub(crate) mod icl;
 mod inspect;
+mod measurement;
 mod plot;
 mod run;
 mod store;

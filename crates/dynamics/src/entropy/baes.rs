@@ -99,6 +99,14 @@ impl BaeSet {
         Ok(Self { baes })
     }
 
+    /// Hook, folder and width of every BAE, for a table's metadata.
+    pub fn describe(&self) -> serde_json::Value {
+        self.baes
+            .iter()
+            .map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden}))
+            .collect()
+    }
+
     /// The hook points read, in order.
     pub fn hooks(&self) -> Vec<HookPoint> {
         self.baes.iter().map(|b| b.hook).collect()

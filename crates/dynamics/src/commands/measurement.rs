@@ -1,0 +1,75 @@
+//! What `bae entropy` and `bae icl` share: progress over prompts, the run id, and
+//! writing a measurement table with its metadata.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow::array::ArrayRef;
+use bae_dynamics::table::write_table;
+
+/// Prompts done out of a total: a bar on a terminal, a line every 10 s otherwise (so a
+/// `bae run` logged to a file still shows progress).
+pub struct PromptProgress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    total: usize,
+    last: Instant,
+}
+
+impl PromptProgress {
+    /// Progress of `what` over `total` prompts.
+    pub fn new(what: &'static str, total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(total as u64));
+        Self { bar, what, total, last: Instant::now() }
+    }
+
+    /// `done` prompts are done.
+    pub fn update(&mut self, done: usize) {
+        match &self.bar {
+            Some(bar) => bar.set_position(done as u64),
+            None if self.last.elapsed() >= Duration::from_secs(10) => {
+                self.last = Instant::now();
+                eprintln!("{}: {done}/{} prompts", self.what, self.total);
+            }
+            None => {}
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `--run-id`, else the output file's stem.
+pub fn run_id(given: &Option<String>, out: &Path) -> String {
+    given
+        .clone()
+        .unwrap_or_else(|| out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// Writes a measurement table of `format` with the metadata every table carries.
+pub fn write(
+    out: &Path,
+    format: &str,
+    run_id: &str,
+    model: &serde_json::Value,
+    config: &serde_json::Value,
+    columns: Vec<(String, ArrayRef)>,
+) -> anyhow::Result<()> {
+    let metadata = [
+        ("format", format.to_string()),
+        ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("run_id", run_id.to_string()),
+        ("model", model.to_string()),
+        ("config", config.to_string()),
+    ];
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(write_table(out, columns, &metadata)?)
+}
