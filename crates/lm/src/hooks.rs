@@ -155,7 +155,9 @@ pub fn select_hooks(spec: &str, n_layers: usize) -> Result<Vec<HookPoint>, LmErr
 }
 
 /// Glob match where `*` stands for any (possibly empty) run of characters.
-fn glob_match(pattern: &str, text: &str) -> bool {
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (the
+/// hook-selection syntax).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if !text.starts_with(first) || text.len() < first.len() + last.len() {

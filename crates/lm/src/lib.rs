@@ -32,7 +32,7 @@ pub use batch::{Batch, Padding};
 pub use config::{Activation, DecoderConfig, Family, RopeScaling};
 pub use decoder::{Decoder, ForwardOutput, ForwardRequest, Intervention, InterventionKind};
 pub use error::{LmError, Result};
-pub use hooks::{select_hooks, HookPoint};
+pub use hooks::{glob_match, select_hooks, HookPoint};
 pub use model::{LoadOptions, Model};
 pub use source::ModelSource;
 pub use tokenizer::TextTokenizer;

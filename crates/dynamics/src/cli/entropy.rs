@@ -16,6 +16,10 @@ pub struct EntropyArgs {
     /// point; each hook named by its cfg.json). Every hook point with a BAE is measured.
     #[arg(long)]
     pub baes: PathBuf,
+    /// Measure only these hook points (comma-separated names or globs such as
+    /// `blocks.*.hook_resid_post`) [default: every hook point with a BAE].
+    #[arg(long)]
+    pub hooks: Option<String>,
     /// The prompt set: one prompt per line (text), per JSON object (JSONL, text in
     /// --field) or per row (Parquet, column --field).
     #[arg(long)]

@@ -15,6 +15,10 @@ pub struct IclArgs {
     /// point). Entropy is measured at every hook point with a BAE.
     #[arg(long)]
     pub baes: PathBuf,
+    /// Measure only these hook points (comma-separated names or globs such as
+    /// `blocks.*.hook_resid_post`) [default: every hook point with a BAE].
+    #[arg(long)]
+    pub hooks: Option<String>,
     /// The task: JSONL with one labelled example per line (configs/tasks/ has three).
     #[arg(long)]
     pub task: PathBuf,

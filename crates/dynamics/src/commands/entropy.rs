@@ -40,7 +40,10 @@ pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, A
 }
 
 pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
-    let baes = BaeSet::open(&args.baes)?;
+    let mut baes = BaeSet::open(&args.baes)?;
+    if let Some(hooks) = &args.hooks {
+        baes = baes.select(hooks, &args.baes)?;
+    }
     let format = match args.format {
         Some(FormatArg::Text) => CorpusFormat::Text,
         Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,

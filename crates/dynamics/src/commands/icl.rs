@@ -98,7 +98,10 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
 }
 
 pub fn run(args: &IclArgs) -> anyhow::Result<()> {
-    let baes = BaeSet::open(&args.baes)?;
+    let mut baes = BaeSet::open(&args.baes)?;
+    if let Some(hooks) = &args.hooks {
+        baes = baes.select(hooks, &args.baes)?;
+    }
     let task = Task::load(&args.task, args.template.as_deref())?;
     let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
     let model = load_model(&args.model)?;

@@ -102,6 +102,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             crate::commands::entropy::run(&EntropyArgs {
                 model: model_args.clone(),
                 baes: baes.clone(),
+                hooks: None,
                 prompts: prompts.clone(),
                 format: e.format,
                 field: e.field.clone().unwrap_or_else(|| "text".into()),
@@ -128,6 +129,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             crate::commands::icl::run(&IclArgs {
                 model: model_args.clone(),
                 baes: baes.clone(),
+                hooks: None,
                 task: task.clone(),
                 template: None,
                 demos: c.demos.clone().unwrap_or_else(|| vec![0, 1, 2, 4, 8, 16]),

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bae_lm::{DecoderConfig, HookPoint};
+use bae_lm::{glob_match, DecoderConfig, HookPoint};
 use bae_train::bae::Autoencoder;
 use bae_train::checkpoint::CFG_FILE;
 use bae_train::store::ModelIdentity;
@@ -97,6 +97,32 @@ impl BaeSet {
             }
         }
         Ok(Self { baes })
+    }
+
+    /// Keeps only the BAEs of `hooks` (comma-separated names or globs, as elsewhere);
+    /// a requested hook without a BAE is an error naming the folder.
+    pub fn select(mut self, hooks: &str, dir: &Path) -> Result<Self> {
+        let have: Vec<String> = self.baes.iter().map(|b| b.hook.to_string()).collect();
+        let mut keep = vec![false; self.baes.len()];
+        for item in hooks.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let mut matched = false;
+            for (i, name) in have.iter().enumerate() {
+                let hit = glob_match(item, name);
+                if hit {
+                    keep[i] = true;
+                    matched = true;
+                }
+            }
+            if !matched {
+                return Err(bad(dir, format!("no BAE reads {item}; the BAEs here read {}", have.join(", "))));
+            }
+        }
+        let mut i = 0;
+        self.baes.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        Ok(self)
     }
 
     /// Hook, folder and width of every BAE, for a table's metadata.

@@ -230,6 +230,30 @@ fn bad_entropy_baes_and_prompts() {
     );
     let good = f.root.join("good");
     write_bae(&good, "blocks.0.hook_resid_post", D, 1, None);
+    // --hooks picks BAEs by name or glob; one without a BAE is named.
+    let two = f.root.join("two");
+    write_bae(&two.join("a"), "blocks.0.hook_resid_post", D, 1, None);
+    write_bae(&two.join("b"), "blocks.1.hook_resid_post", D, 2, None);
+    assert_clean_failure(
+        &run(&two, &["--hooks", "blocks.0.hook_resid_mid"]),
+        &["no BAE reads blocks.0.hook_resid_mid", "blocks.1.hook_resid_post"],
+    );
+    let picked = f.root.join("picked.parquet");
+    let o = bae(&[
+        "entropy",
+        "--model",
+        s(&f.hf),
+        "--baes",
+        s(&two),
+        "--hooks",
+        "blocks.1.*",
+        "--prompts",
+        s(&prompts),
+        "--out",
+        s(&picked),
+    ]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("1 hook points"), "{}", stderr(&o));
     std::fs::write(&prompts, format!("the cat\n{}\n", "cat ".repeat(400))).unwrap();
     assert_clean_failure(&run(&good, &[]), &["prompt 1 has", "more than the model's context of 256"]);
 }
