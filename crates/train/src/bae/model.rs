@@ -119,6 +119,23 @@ impl Autoencoder {
         act
     }
 
+    /// Reconstruction `a·W_dec + b_dec` of `x` `[rows, d]` from its inference-time
+    /// activations, `[rows, d]`.
+    pub fn reconstruct(&self, x: &[f32]) -> Vec<f32> {
+        let act = self.encode(x);
+        let rows = x.len() / self.d;
+        let mut out = Vec::with_capacity(rows * self.d);
+        (0..rows).for_each(|_| out.extend_from_slice(&self.b_dec));
+        bae_lm::matmul::Sgemm { m: rows, n: self.d, k: self.d_hidden, trans_a: false, trans_b: false }.run(
+            1.0,
+            &act,
+            &self.w_dec,
+            1.0,
+            &mut out,
+        );
+        out
+    }
+
     /// Loads a run directory's `sae_weights.safetensors` and `cfg.json` (architecture
     /// and k); shapes are checked against each other.
     pub fn from_saelens(dir: &Path) -> Result<Self> {
