@@ -5,7 +5,7 @@ proof that the files open outside bae, and a guard on what their columns promise
     .venv/bin/python scripts/check_tables.py FILE.parquet [FILE.parquet ...]
 
 The table kind comes from the file's `format` metadata (bae.entropy.v1, bae.icl.v1,
-bae.training-log.v1). Prints one JSON line per file; exits 1 at the first problem,
+bae.fidelity.v1, bae.training-log.v1). Prints one JSON line per file; exits 1 at the first problem,
 naming the file, column and row.
 """
 import json
@@ -26,6 +26,10 @@ SCHEMAS = {
         "run_id": STR, "model": STR, "task": STR, "scope": STR, "demos": U32, "hook": STR, "layer": U32,
         "samples": U64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64, "accuracy": F64,
         "label_logprob": F64, "sample": U32, "query": U32, "demo_indices": STR, "prompt_tokens": U32,
+    },
+    "bae.fidelity.v1": {
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "tokens": U64, "kl": F64,
+        "js": F64, "ce_clean": F64, "ce_spliced": F64, "ce_zero": F64, "ce_recovered": F64,
     },
     "bae.training-log.v1": {
         "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
@@ -84,6 +88,12 @@ def check(path):
         in_range(rows, "bits_per_feature", 0.0, 1.0, path)
         in_range(rows, "active_fraction", 0.0, 1.0, path)
         in_range(rows, "entropy_bits", 0.0, float("inf"), path)
+    elif fmt == "bae.fidelity.v1":
+        in_range(rows, "tokens", 1, 2**63, path)
+        in_range(rows, "kl", -1e-6, float("inf"), path)
+        in_range(rows, "js", -1e-6, math.log(2) + 1e-6, path)
+        for column in ("ce_clean", "ce_spliced", "ce_zero"):
+            in_range(rows, column, 0.0, float("inf"), path)
     elif fmt == "bae.icl.v1":
         for i, r in enumerate(rows):
             require(r["scope"] in ("aggregate", "sample"), f"{path}, row {i}", f"scope {r['scope']!r}")

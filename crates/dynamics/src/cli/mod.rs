@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod entropy;
+pub mod fidelity;
 pub mod harvest;
 pub mod icl;
 pub mod plot;
@@ -13,6 +14,7 @@ mod store;
 pub mod train;
 
 pub use entropy::EntropyArgs;
+pub use fidelity::FidelityArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use icl::IclArgs;
 pub use plot::PlotArgs;
@@ -48,6 +50,9 @@ pub enum Command {
     /// Feature-set entropy per hook point and token position over a prompt set, read
     /// through trained BAEs, to Parquet.
     Entropy(EntropyArgs),
+    /// Splice each autoencoder's reconstruction into the model and compare next-token
+    /// distributions with the clean run and zero ablation (KL, JS, CE recovered).
+    Fidelity(FidelityArgs),
     /// In-context learning: entropy at the last prompt token and accuracy on the label,
     /// swept over the number of demonstrations, to Parquet.
     Icl(IclArgs),

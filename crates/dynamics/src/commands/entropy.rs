@@ -60,7 +60,7 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let options =
         EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };
-    let mut progress = PromptProgress::new("entropy", prompts.len());
+    let mut progress = PromptProgress::new("entropy prompts", prompts.len());
     let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| progress.update(done))?;
     progress.finish();
     let run_id = measurement::run_id(&args.run_id, &args.out);

@@ -107,7 +107,7 @@ pub fn run(args: &IclArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let total = args.demos.len() * args.samples;
     let options = IclOptions { special_tokens: !args.no_bos, batch: args.batch };
-    let mut progress = PromptProgress::new("icl", total);
+    let mut progress = PromptProgress::new("icl prompts", total);
     let result = measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| progress.update(done))?;
     progress.finish();
     let run_id = measurement::run_id(&args.run_id, &args.out);

@@ -9,7 +9,7 @@ use anyhow::Context;
 use arrow::array::ArrayRef;
 use bae_dynamics::table::write_table;
 
-/// Prompts done out of a total: a bar on a terminal, a line every 10 s otherwise (so a
+/// Items done out of a total: a bar on a terminal, a line every 10 s otherwise (so a
 /// `bae run` logged to a file still shows progress).
 pub struct PromptProgress {
     bar: Option<indicatif::ProgressBar>,
@@ -19,7 +19,7 @@ pub struct PromptProgress {
 }
 
 impl PromptProgress {
-    /// Progress of `what` over `total` prompts.
+    /// Progress of `what` (e.g. "icl prompts") over `total` items.
     pub fn new(what: &'static str, total: usize) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(total as u64));
         Self { bar, what, total, last: Instant::now() }
@@ -31,7 +31,7 @@ impl PromptProgress {
             Some(bar) => bar.set_position(done as u64),
             None if self.last.elapsed() >= Duration::from_secs(10) => {
                 self.last = Instant::now();
-                eprintln!("{}: {done}/{} prompts", self.what, self.total);
+                eprintln!("{}: {done}/{}", self.what, self.total);
             }
             None => {}
         }

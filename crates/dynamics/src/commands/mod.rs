@@ -3,6 +3,7 @@
 mod bench;
 mod bench_entropy;
 pub(crate) mod entropy;
+mod fidelity;
 mod generate;
 mod gpu_check;
 pub(crate) mod harvest;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Entropy(args) => entropy::run(&args),
         Command::Icl(args) => icl::run(&args),
+        Command::Fidelity(args) => fidelity::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),
