@@ -103,6 +103,19 @@ pub enum FormatArg {
     Parquet,
 }
 
+impl FormatArg {
+    /// The corpus format `format` names, or the one `path`'s extension implies.
+    pub fn resolve(format: Option<FormatArg>, path: &std::path::Path) -> bae_dynamics::corpus::CorpusFormat {
+        use bae_dynamics::corpus::CorpusFormat;
+        match format {
+            Some(FormatArg::Text) => CorpusFormat::Text,
+            Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
+            Some(FormatArg::Parquet) => CorpusFormat::Parquet,
+            None => CorpusFormat::from_extension(path),
+        }
+    }
+}
+
 impl HarvestOptions {
     /// Each option from `self` if set, else from `fallback`.
     pub fn or(self, fallback: HarvestOptions) -> HarvestOptions {

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
-use bae_dynamics::corpus::{Corpus, CorpusFormat};
-use bae_dynamics::entropy::{measure_prompts, BaeSet, EntropyOptions, EntropyRow};
+use bae_dynamics::entropy::{measure_prompts, EntropyOptions, EntropyRow};
 use bae_dynamics::model_identity;
 
 use super::measurement::{self, PromptProgress};
-use crate::cli::harvest::FormatArg;
 use crate::cli::EntropyArgs;
 use crate::model_args::load_model;
 
@@ -40,23 +38,9 @@ pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, A
 }
 
 pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
-    let mut baes = BaeSet::open(&args.baes)?;
-    if let Some(hooks) = &args.hooks {
-        baes = baes.select(hooks, &args.baes)?;
-    }
-    let format = match args.format {
-        Some(FormatArg::Text) => CorpusFormat::Text,
-        Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
-        Some(FormatArg::Parquet) => CorpusFormat::Parquet,
-        None => CorpusFormat::from_extension(&args.prompts),
-    };
-    let corpus = Corpus::open(&args.prompts, format, &args.field)?;
-    let limit = args.max_prompts.unwrap_or(usize::MAX);
-    let prompts: Vec<String> =
-        corpus.documents()?.take(limit).map(|d| d.map(|d| d.text)).collect::<Result<_, _>>()?;
-    if prompts.is_empty() {
-        anyhow::bail!("{}: no prompts", args.prompts.display());
-    }
+    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
+    let (corpus, format, prompts) =
+        measurement::read_prompts(&args.prompts, args.format, &args.field, args.max_prompts)?;
     let model = load_model(&args.model)?;
     let options =
         EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };

@@ -4,35 +4,18 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
-use bae_dynamics::corpus::{Corpus, CorpusFormat};
 use bae_dynamics::entropy::measure::tokenize;
-use bae_dynamics::entropy::BaeSet;
 use bae_dynamics::fidelity::fidelity;
 use bae_dynamics::model_identity;
 
 use super::measurement::{self, PromptProgress};
-use crate::cli::harvest::FormatArg;
 use crate::cli::FidelityArgs;
 use crate::model_args::load_model;
 
 pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
-    let mut baes = BaeSet::open(&args.baes)?;
-    if let Some(hooks) = &args.hooks {
-        baes = baes.select(hooks, &args.baes)?;
-    }
-    let format = match args.format {
-        Some(FormatArg::Text) => CorpusFormat::Text,
-        Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
-        Some(FormatArg::Parquet) => CorpusFormat::Parquet,
-        None => CorpusFormat::from_extension(&args.prompts),
-    };
-    let corpus = Corpus::open(&args.prompts, format, &args.field)?;
-    let limit = args.max_prompts.unwrap_or(usize::MAX);
-    let prompts: Vec<String> =
-        corpus.documents()?.take(limit).map(|d| d.map(|d| d.text)).collect::<Result<_, _>>()?;
-    if prompts.is_empty() {
-        anyhow::bail!("{}: no prompts", args.prompts.display());
-    }
+    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
+    let (corpus, format, prompts) =
+        measurement::read_prompts(&args.prompts, args.format, &args.field, args.max_prompts)?;
     let model = load_model(&args.model)?;
     baes.check_model(model.config())?;
     let ids = tokenize(&model, &prompts, !args.no_bos)?;

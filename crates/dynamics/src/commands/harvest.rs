@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bae_dynamics::corpus::{Corpus, CorpusFormat};
+use bae_dynamics::corpus::Corpus;
 use bae_dynamics::harvest::{harvest, HarvestSettings, Progress, WindowPlan};
 use bae_lm::select_hooks;
 use bae_train::store::{BosHandling, CorpusIdentity, ModelIdentity, StoreDtype, StoreSpec, StoreWriter};
@@ -54,12 +54,7 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
             bail!("--{name} must be at least 1");
         }
     }
-    let format = match o.format {
-        Some(FormatArg::Text) => CorpusFormat::Text,
-        Some(FormatArg::Jsonl) => CorpusFormat::Jsonl,
-        Some(FormatArg::Parquet) => CorpusFormat::Parquet,
-        None => CorpusFormat::from_extension(&corpus_path),
-    };
+    let format = FormatArg::resolve(o.format, &corpus_path);
     // Cheap checks first: the corpus (and its Parquet column) before the model loads.
     let corpus = Corpus::open(&corpus_path, format, o.field.as_deref().unwrap_or("text"))?;
     let model_dtype = o.model_dtype.unwrap_or(DtypeArg::F32);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
-use bae_dynamics::entropy::BaeSet;
 use bae_dynamics::icl::{measure_icl, plan, IclOptions, IclResult, Task};
 use bae_dynamics::model_identity;
 
@@ -98,10 +97,7 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
 }
 
 pub fn run(args: &IclArgs) -> anyhow::Result<()> {
-    let mut baes = BaeSet::open(&args.baes)?;
-    if let Some(hooks) = &args.hooks {
-        baes = baes.select(hooks, &args.baes)?;
-    }
+    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
     let task = Task::load(&args.task, args.template.as_deref())?;
     let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
     let model = load_model(&args.model)?;

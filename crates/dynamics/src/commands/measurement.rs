@@ -7,7 +7,40 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::array::ArrayRef;
+use bae_dynamics::corpus::{Corpus, CorpusFormat};
+use bae_dynamics::entropy::BaeSet;
 use bae_dynamics::table::write_table;
+
+use crate::cli::harvest::FormatArg;
+
+/// The BAEs in `dir`, only those of `hooks` when given.
+pub fn open_baes(dir: &Path, hooks: &Option<String>) -> anyhow::Result<BaeSet> {
+    let baes = BaeSet::open(dir)?;
+    Ok(match hooks {
+        Some(hooks) => baes.select(hooks, dir)?,
+        None => baes,
+    })
+}
+
+/// A prompt set: the corpus, its format, and at most `max` prompts in file order.
+pub fn read_prompts(
+    path: &Path,
+    format: Option<FormatArg>,
+    field: &str,
+    max: Option<usize>,
+) -> anyhow::Result<(Corpus, CorpusFormat, Vec<String>)> {
+    let format = FormatArg::resolve(format, path);
+    let corpus = Corpus::open(path, format, field)?;
+    let prompts: Vec<String> = corpus
+        .documents()?
+        .take(max.unwrap_or(usize::MAX))
+        .map(|d| d.map(|d| d.text))
+        .collect::<Result<_, _>>()?;
+    if prompts.is_empty() {
+        anyhow::bail!("{}: no prompts", path.display());
+    }
+    Ok((corpus, format, prompts))
+}
 
 /// Items done out of a total: a bar on a terminal, a line every 10 s otherwise (so a
 /// `bae run` logged to a file still shows progress).
