@@ -5,7 +5,8 @@ proof that the files open outside bae, and a guard on what their columns promise
     .venv/bin/python scripts/check_tables.py FILE.parquet [FILE.parquet ...]
 
 The table kind comes from the file's `format` metadata (bae.entropy.v1, bae.icl.v1,
-bae.fidelity.v1, bae.training-log.v1). Prints one JSON line per file; exits 1 at the first problem,
+bae.fidelity.v1, bae.features.v1, bae.feature-samples.v1, bae.compare.v1,
+bae.training-log.v1). Prints one JSON line per file; exits 1 at the first problem,
 naming the file, column and row.
 """
 import json
@@ -30,6 +31,21 @@ SCHEMAS = {
     "bae.fidelity.v1": {
         "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "tokens": U64, "kl": F64,
         "js": F64, "ce_clean": F64, "ce_spliced": F64, "ce_zero": F64, "ce_recovered": F64,
+    },
+    "bae.features.v1": {
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "feature": U32, "density": F64,
+        "class": STR, "active_tokens": U64, "assigned_tokens": U64, "samples": U32, "explanation": STR,
+        "judged": U32, "score": F64,
+    },
+    "bae.feature-samples.v1": {
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "feature": U32, "sample": U32, "doc": U64,
+        "position": U32, "token": STR, "before": STR, "after": STR, "score": F64, "role": STR, "verdict": pa.bool_(),
+    },
+    "bae.compare.v1": {
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "config": STR, "architecture": STR, "d_hidden": U32,
+        "epochs": U32, "fvu": F64, "mse": F64, "l0": F64, "entropy_bits": F64, "dead": U32, "dense": U32,
+        "kl": F64, "js": F64, "ce_recovered": F64, "corpus_tokens": U64, "corpus_dead": U32, "corpus_dense": U32,
+        "scored_features": U32, "interpretability": F64, "judge": STR,
     },
     "bae.training-log.v1": {
         "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
@@ -94,6 +110,36 @@ def check(path):
         in_range(rows, "js", -1e-6, math.log(2) + 1e-6, path)
         for column in ("ce_clean", "ce_spliced", "ce_zero"):
             in_range(rows, column, 0.0, float("inf"), path)
+    elif fmt == "bae.features.v1":
+        require([r["feature"] for r in rows] == list(range(len(rows))), path, "features are not 0..d'-1 in order")
+        in_range(rows, "density", 0.0, 1.0, path)
+        for i, r in enumerate(rows):
+            where = f"{path}, row {i}"
+            expected = "dead" if r["active_tokens"] == 0 else ("dense" if r["density"] > 0.5 else "live")
+            require(r["class"] == expected, where, f"class {r['class']!r}, expected {expected!r}")
+            require(r["samples"] <= r["assigned_tokens"], where, "more samples than tokens handed to the feature")
+        for column in ("explanation", "judged"):
+            null_iff(rows, column, lambda r: r["score"] is None, path)
+        in_range(rows, "score", 0.0, 1.0, path, lambda r: r["score"] is not None)
+    elif fmt == "bae.feature-samples.v1":
+        previous = None
+        for i, r in enumerate(rows):
+            key = (r["feature"], r["sample"])
+            require(previous is None or key > previous, f"{path}, row {i}", "rows are not in (feature, sample) order")
+            require(r["role"] in (None, "explain", "judge"), f"{path}, row {i}", f"role {r['role']!r}")
+            require(r["token"] != "" or r["before"] != "", f"{path}, row {i}", "empty token with no context")
+            previous = key
+        null_iff(rows, "verdict", lambda r: r["role"] != "judge", path)
+    elif fmt == "bae.compare.v1":
+        in_range(rows, "fvu", 0.0, float("inf"), path)
+        in_range(rows, "l0", 0.0, float("inf"), path)
+        in_range(rows, "kl", -1e-6, float("inf"), path)
+        in_range(rows, "js", -1e-6, math.log(2) + 1e-6, path)
+        null_iff(rows, "interpretability", lambda r: r["scored_features"] == 0, path)
+        histogram = [c for c in table.column_names if c.startswith("density_")]
+        require(len(histogram) == 9, path, f"{len(histogram)} density columns, expected 9")
+        for i, r in enumerate(rows):
+            require(sum(r[c] for c in histogram) == r["d_hidden"], f"{path}, row {i}", "density histogram does not sum to d_hidden")
     elif fmt == "bae.icl.v1":
         for i, r in enumerate(rows):
             require(r["scope"] in ("aggregate", "sample"), f"{path}, row {i}", f"scope {r['scope']!r}")

@@ -34,6 +34,14 @@ pub enum DynamicsError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// An LLM judge failed to answer.
+    #[error("judge {judge}: {message}")]
+    Judge {
+        /// Which judge ("endpoint:URL#MODEL", "self:…").
+        judge: String,
+        /// What went wrong, with what came back.
+        message: String,
+    },
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     Input(String),

@@ -7,6 +7,7 @@
 pub mod corpus;
 pub mod entropy;
 pub mod error;
+pub mod features;
 pub mod fidelity;
 pub mod harvest;
 pub mod icl;

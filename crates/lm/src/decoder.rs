@@ -433,6 +433,16 @@ impl Decoder {
         })
     }
 
+    /// Next-token logits `[vocab]` after the last token of one sequence: unembeds only
+    /// that position, which for a long prompt and a large vocabulary is most of the cost
+    /// of [`Decoder::logits`].
+    pub fn last_logits(&self, tokens: &[u32]) -> Result<Tensor> {
+        let batch = Batch::single(tokens, &self.device)?;
+        let out = self.forward(&batch, &ForwardRequest::capture(&[HookPoint::FinalNorm]))?;
+        let normed = out.activations[&HookPoint::FinalNorm].get(0)?;
+        Ok(self.unembed(&normed.narrow(0, tokens.len() - 1, 1)?)?.get(0)?)
+    }
+
     /// Runs the model on one sequence and returns its logits `[seq, vocab]`.
     pub fn logits(&self, tokens: &[u32]) -> Result<Tensor> {
         let batch = Batch::single(tokens, &self.device)?;
@@ -518,5 +528,24 @@ mod tests {
         assert_eq!(seen(&m[4]), vec![true, false, false, false]);
         // Its last query sees its two real tokens, not the padding.
         assert_eq!(seen(&m[7]), vec![false, false, true, true]);
+    }
+
+    #[test]
+    fn last_logits_are_the_last_row_of_logits() {
+        use crate::testing::{random_weights, tiny_config};
+        use crate::Family;
+        use candle_core::IndexOp;
+        for family in [Family::Llama, Family::Gemma3] {
+            let cfg = tiny_config(family);
+            let weights =
+                WeightStore::from_tensors(random_weights(&cfg, 7), "test".into(), DType::F32, &Device::Cpu);
+            let decoder = Decoder::load(&cfg, &weights, DType::F32, &Device::Cpu).unwrap();
+            let tokens = [3u32, 19, 250, 7, 42];
+            let full = decoder.logits(&tokens).unwrap().i(4).unwrap().to_vec1::<f32>().unwrap();
+            let last = decoder.last_logits(&tokens).unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(full.len(), cfg.vocab_size);
+            let worst = full.iter().zip(&last).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{family:?}: {worst}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Simple evaluations on top of the decoder: mean next-token negative log-likelihood
 //! and greedy continuation.
 
-use candle_core::{DType, IndexOp, D};
+use candle_core::{DType, D};
 
 use crate::decoder::Decoder;
 use crate::error::{LmError, Result};
@@ -19,13 +19,13 @@ pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
 }
 
 /// Appends up to `max_new` greedily chosen tokens, stopping at any of `stop`.
-/// Each step reruns the whole prefix: simple and exact, fine for short continuations.
+/// Each step reruns the whole prefix (unembedding only its last position): simple and
+/// exact, fine for short continuations.
 pub fn greedy(decoder: &Decoder, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
     let mut tokens = prompt.to_vec();
     let mut new = Vec::new();
     for _ in 0..max_new {
-        let logits = decoder.logits(&tokens)?;
-        let next = logits.i(tokens.len() - 1)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
+        let next = decoder.last_logits(&tokens)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
         if stop.contains(&next) {
             break;
         }

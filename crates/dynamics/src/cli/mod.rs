@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod compare;
 pub mod entropy;
+pub mod features;
 pub mod fidelity;
 pub mod harvest;
 pub mod icl;
@@ -14,6 +16,7 @@ mod store;
 pub mod train;
 
 pub use entropy::EntropyArgs;
+pub use features::FeaturesArgs;
 pub use fidelity::FidelityArgs;
 pub use harvest::{HarvestArgs, HarvestOptions, StoreDtypeArg};
 pub use icl::IclArgs;
@@ -53,6 +56,13 @@ pub enum Command {
     /// Splice each autoencoder's reconstruction into the model and compare next-token
     /// distributions with the clean run and zero ablation (KL, JS, CE recovered).
     Fidelity(FidelityArgs),
+    /// Feature untangling: tokens sampled per feature over a corpus, densities, dead and
+    /// dense counts, optional interpretability scores from an LLM judge; Parquet and an
+    /// HTML report.
+    Features(FeaturesArgs),
+    /// Train a BAE and SAE baselines on the same activations and compare them in one
+    /// table: FVU, L0, dead/dense counts, density histogram, fidelity, interpretability.
+    Compare(compare::CompareArgs),
     /// In-context learning: entropy at the last prompt token and accuracy on the label,
     /// swept over the number of demonstrations, to Parquet.
     Icl(IclArgs),

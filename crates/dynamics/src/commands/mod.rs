@@ -2,7 +2,9 @@
 
 mod bench;
 mod bench_entropy;
+mod compare;
 pub(crate) mod entropy;
+pub(crate) mod features;
 mod fidelity;
 mod generate;
 mod gpu_check;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Entropy(args) => entropy::run(&args),
         Command::Icl(args) => icl::run(&args),
         Command::Fidelity(args) => fidelity::run(&args),
+        Command::Features(args) => features::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::GpuCheck(args) => gpu_check::run(&args),
         Command::Bench(BenchCommand::Forward(args)) => bench::forward(&args),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bae_dynamics::training_log::write_training_log;
-use bae_train::bae::{Split, Trainer};
+use bae_train::bae::{EpochMetrics, Split, Trainer};
 use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::config::TrainConfig;
 use bae_train::store::{ActivationStore, ModelIdentity, RowSource, SafetensorsMatrix, INDEX_FILE};
@@ -57,11 +57,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if let Some(device) = args.device {
         config.device = device.compute_device();
     }
-    train(config, args.resume)
+    train(config, args.resume).map(|_| ())
 }
 
 /// Trains as `config` says (paths resolved), continuing the run in `out` if `resume`.
-pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<()> {
+/// Returns the last validation metrics.
+pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMetrics>> {
     let Some(out) = config.out.clone() else {
         bail!("missing --out (or `out` in [train]): the run directory")
     };
@@ -113,7 +114,7 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<()> {
     })?;
     display.finish();
     report(&trainer, &out);
-    Ok(())
+    Ok(trainer.history.iter().rev().find(|m| m.split == Split::Val).cloned())
 }
 
 fn report(trainer: &Trainer, out: &Path) {

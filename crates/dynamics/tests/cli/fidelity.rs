@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::*;
 
-fn write_sae(dir: &Path, hook: &str, d: usize, exact: bool) {
+pub(super) fn write_sae(dir: &Path, hook: &str, d: usize, exact: bool) {
     std::fs::create_dir_all(dir).unwrap();
     let h = 2 * d;
     let (mut w_enc, mut w_dec) = (vec![0f32; d * h], vec![0f32; h * d]);

@@ -4,6 +4,7 @@
 mod bad_input;
 mod commands;
 mod entropy;
+mod features;
 mod fidelity;
 mod harvest;
 mod hub;
