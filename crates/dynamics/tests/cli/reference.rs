@@ -70,3 +70,52 @@ fn hidden_states_match_transformers_at_every_hook_point() {
         eprintln!("{family:?}: largest relative error {:.2e} at {}", worst.0, worst.1);
     }
 }
+
+/// The judge's prompts for SmolLM2 (bae features --judge self) equal transformers'
+/// apply_chat_template with the GGUF's own chat template, as text and as token ids.
+#[test]
+fn judge_prompts_match_transformers_chat_template() {
+    use bae_dynamics::features::judge::local::{ChatFormat, LocalJudge};
+    use bae_dynamics::features::judge::prompts;
+    use bae_dynamics::features::TokenContext;
+
+    let gguf = repo_root().join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(gguf.is_file(), "{} is missing: run scripts/fetch-models.sh", gguf.display());
+    let model = bae_lm::Model::load(s(&gguf), &bae_lm::LoadOptions::default()).unwrap();
+    let judge = LocalJudge::new(&model, "self:test".into()).unwrap();
+    assert_eq!(judge.format(), ChatFormat::ChatMl);
+    let sample = TokenContext {
+        doc: 3,
+        position: 7,
+        token: " cat".into(),
+        before: "The quick \"brown\"".into(),
+        after: " sat.\nThen".into(),
+    };
+    let conversations = [prompts::explain(&[&sample, &sample]), prompts::judge(&sample, "animal nouns")];
+    let mut child = Command::new(python())
+        .arg(repo_root().join("scripts/reference_chat_template.py"))
+        .arg(&gguf)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&conversations).unwrap().as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "reference_chat_template.py failed (run scripts/setup-python.sh?): {}",
+        stderr(&o)
+    );
+    let reference: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(reference.len(), 2);
+    for (messages, reference) in conversations.iter().zip(&reference) {
+        let rendered = ChatFormat::ChatMl.render(messages);
+        assert_eq!(rendered, reference["text"].as_str().unwrap());
+        let ids = model.tokenizer().unwrap().encode(&rendered, true).unwrap();
+        let expected: Vec<u32> =
+            reference["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(ids, expected);
+    }
+}
