@@ -154,11 +154,13 @@ pub fn select_hooks(spec: &str, n_layers: usize) -> Result<Vec<HookPoint>, LmErr
     Ok(chosen)
 }
 
-/// Glob match where `*` stands for any (possibly empty) run of characters.
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters (the
-/// hook-selection syntax).
+/// Whether `text` matches `pattern`, where `*` stands for any (possibly empty) run of
+/// characters (the hook-selection syntax); a pattern without `*` matches itself only.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if !text.starts_with(first) || text.len() < first.len() + last.len() {
         return false;
@@ -198,6 +200,25 @@ mod tests {
             "blocks.1.hook_resid_post.x",
         ] {
             assert!(bad.parse::<HookPoint>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn globs_match_runs_and_plain_names_match_themselves() {
+        let name = "blocks.9.hook_resid_post";
+        for (pattern, expected) in [
+            ("blocks.9.hook_resid_post", true),
+            ("blocks.9.hook_resid_pre", false),
+            ("blocks.9", false),
+            ("blocks.*.hook_resid_post", true),
+            ("blocks.*", true),
+            ("*", true),
+            ("*post", true),
+            ("blocks.1*.hook_resid_post", false),
+            ("blocks.9.hook_resid_post*", true),
+            ("blocks.9.hook_resid_post.x*", false),
+        ] {
+            assert_eq!(glob_match(pattern, name), expected, "{pattern}");
         }
     }
 

@@ -246,7 +246,7 @@ fn bad_entropy_baes_and_prompts() {
         "--baes",
         s(&two),
         "--hooks",
-        "blocks.1.*",
+        "blocks.1.hook_resid_post",
         "--prompts",
         s(&prompts),
         "--out",
