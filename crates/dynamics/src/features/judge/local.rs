@@ -4,7 +4,6 @@
 //! answer compares the logits of "Yes" and "No" as the reply's first token, so it is
 //! always one of the two and costs one forward pass.
 
-use bae_lm::eval::greedy;
 use bae_lm::Model;
 
 use super::{clean_explanation, Judge, Message, Role, Verdict};
@@ -118,9 +117,24 @@ impl Judge for LocalJudge<'_> {
     }
 
     fn explain(&mut self, messages: &[Message], max_tokens: usize) -> Result<String> {
-        let ids = self.prompt(messages)?;
-        let new = greedy(&self.model.decoder, &ids, max_tokens, &self.stop)?;
-        Ok(clean_explanation(&self.model.tokenizer()?.decode(&new)?))
+        // Greedy, one token at a time, ending at the end of the turn or of the first
+        // non-empty line (only that line is kept).
+        let tokenizer = self.model.tokenizer()?;
+        let mut ids = self.prompt(messages)?;
+        let start = ids.len();
+        for _ in 0..max_tokens {
+            let next =
+                self.model.decoder.last_logits(&ids)?.argmax(candle_core::D::Minus1)?.to_scalar::<u32>()?;
+            if self.stop.contains(&next) {
+                break;
+            }
+            ids.push(next);
+            let text = tokenizer.decode(&ids[start..])?;
+            if text.trim_start().contains('\n') {
+                break;
+            }
+        }
+        Ok(clean_explanation(&tokenizer.decode(&ids[start..])?))
     }
 
     fn judge(&mut self, messages: &[Message]) -> Result<Verdict> {
