@@ -38,7 +38,7 @@ SCHEMAS = {
         "judged": U32, "score": F64,
     },
     "bae.feature-samples.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "feature": U32, "sample": U32, "doc": U64,
+        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "feature": U32, "list": STR, "sample": U32, "doc": U64,
         "position": U32, "token": STR, "before": STR, "after": STR, "score": F64, "role": STR, "verdict": pa.bool_(),
     },
     "bae.compare.v1": {
@@ -124,10 +124,16 @@ def check(path):
     elif fmt == "bae.feature-samples.v1":
         previous = None
         for i, r in enumerate(rows):
-            key = (r["feature"], r["sample"])
-            require(previous is None or key > previous, f"{path}, row {i}", "rows are not in (feature, sample) order")
-            require(r["role"] in (None, "explain", "judge"), f"{path}, row {i}", f"role {r['role']!r}")
-            require(r["token"] != "" or r["before"] != "", f"{path}, row {i}", "empty token with no context")
+            where = f"{path}, row {i}"
+            require(r["list"] in ("assigned", "top"), where, f"list {r['list']!r}")
+            key = (r["feature"], r["list"], r["sample"])
+            require(previous is None or key > previous, where, "rows are not in (feature, list, sample) order")
+            require(r["role"] in (None, "explain", "judge"), where, f"role {r['role']!r}")
+            require(r["role"] is None or r["list"] == "assigned", where, "a top row has a judge role")
+            require(r["token"] != "" or r["before"] != "", where, "empty token with no context")
+            if r["list"] == "top" and previous is not None and previous[:2] == key[:2]:
+                require(r["score"] <= last_score + 1e-12, where, "top rows are not best first")
+            last_score = r["score"]
             previous = key
         null_iff(rows, "verdict", lambda r: r["role"] != "judge", path)
     elif fmt == "bae.compare.v1":

@@ -43,6 +43,10 @@ pub struct FeaturesArgs {
     /// Tokens kept per feature, in corpus order (scoring needs --explain-samples + 1).
     #[arg(long, default_value_t = 20)]
     pub samples: usize,
+    /// Highest-scoring tokens kept per feature, over every token it is active on (the
+    /// report shows these).
+    #[arg(long, default_value_t = 10)]
+    pub top_samples: usize,
     /// Who scores interpretability: none, self (the --model itself through its chat
     /// template; needs an instruction-tuned model), or endpoint (--judge-url).
     #[arg(long, value_enum, default_value_t = JudgeArg::None)]

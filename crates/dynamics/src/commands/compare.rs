@@ -118,6 +118,7 @@ fn features_args(args: &CompareArgs, name: &str, bae: &std::path::Path) -> Featu
         no_bos: false,
         top_features: 10,
         samples: 20,
+        top_samples: 10,
         judge: args.judge,
         judge_url: args.judge_url.clone(),
         judge_model: args.judge_model.clone(),

@@ -14,7 +14,8 @@ use bae_dynamics::features::judge::local::LocalJudge;
 use bae_dynamics::features::judge::Judge;
 use bae_dynamics::features::report::{render, ReportHeader};
 use bae_dynamics::features::{
-    collect_features, interpret_features, FeatureInterpretation, FeatureOptions, FeatureSet, InterpretOptions,
+    collect_features, interpret_features, FeatureInterpretation, FeatureOptions, FeatureSample, FeatureSet,
+    InterpretOptions,
 };
 use bae_dynamics::model_identity;
 use bae_lm::Model;
@@ -93,6 +94,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
     let options = FeatureOptions {
         top_features: args.top_features,
         samples_per_feature: args.samples,
+        top_per_feature: args.top_samples,
         ..FeatureOptions::default()
     };
     let mut progress = PromptProgress::new("features: documents", docs.len());
@@ -142,6 +144,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         "special_tokens": !args.no_bos,
         "top_features": args.top_features,
         "samples_per_feature": args.samples,
+        "top_per_feature": args.top_samples,
         "judge": judge_id,
         "explain_samples": args.explain_samples,
         "judge_samples": args.judge_samples,
@@ -307,19 +310,38 @@ fn sample_columns(
     scores: &[FeatureInterpretation],
     explain_samples: usize,
 ) -> Vec<(String, ArrayRef)> {
-    let rows: Vec<(usize, usize)> =
-        set.samples.iter().enumerate().flat_map(|(j, s)| (0..s.len()).map(move |i| (j, i))).collect();
+    // Per feature: the tokens handed to it ("assigned", corpus order), then its
+    // highest-scoring tokens ("top", best first).
+    let mut rows: Vec<(usize, &'static str, usize, &FeatureSample)> = Vec::new();
+    for j in 0..set.samples.len() {
+        rows.extend(set.samples[j].iter().enumerate().map(|(i, s)| (j, "assigned", i, s)));
+        rows.extend(set.top[j].iter().enumerate().map(|(i, s)| (j, "top", i, s)));
+    }
     let scored: std::collections::HashMap<usize, &FeatureInterpretation> =
         scores.iter().map(|s| (s.feature, s)).collect();
     let n = rows.len();
-    let token = |&(j, i): &(usize, usize)| &set.tokens[set.samples[j][i].token];
+    let token = |r: &(usize, &str, usize, &FeatureSample)| &set.tokens[r.3.token];
+    // The judge's use of an assigned sample: explain, judge (with its verdict), or none.
+    let usage =
+        |&(j, list, i, _): &(usize, &str, usize, &FeatureSample)| -> (Option<&'static str>, Option<bool>) {
+            let Some(s) = scored.get(&j).filter(|_| list == "assigned") else { return (None, None) };
+            if i < explain_samples {
+                (Some("explain"), None)
+            } else {
+                match s.verdicts.get(i - explain_samples) {
+                    Some(&v) => (Some("judge"), Some(v)),
+                    None => (None, None),
+                }
+            }
+        };
     let mut columns = common.columns(n);
     columns.extend([
         (
             "feature".to_string(),
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0 as u32))) as ArrayRef,
         ),
-        ("sample".into(), Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.1 as u32)))),
+        ("list".into(), Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1)))),
+        ("sample".into(), Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.2 as u32)))),
         ("doc".into(), Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| token(r).doc)))),
         ("position".into(), Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| token(r).position)))),
         (
@@ -334,41 +356,9 @@ fn sample_columns(
             "after".into(),
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| token(r).after.as_str()))),
         ),
-        (
-            "score".into(),
-            Arc::new(Float64Array::from_iter_values(
-                rows.iter().map(|&(j, i)| f64::from(set.samples[j][i].score)),
-            )),
-        ),
-        (
-            "role".into(),
-            Arc::new(StringArray::from(
-                rows.iter()
-                    .map(|&(j, i)| {
-                        let s = scored.get(&j)?;
-                        if i < explain_samples {
-                            Some("explain")
-                        } else if i < explain_samples + s.verdicts.len() {
-                            Some("judge")
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-        ),
-        (
-            "verdict".into(),
-            Arc::new(BooleanArray::from(
-                rows.iter()
-                    .map(|&(j, i)| {
-                        scored.get(&j).and_then(|s| {
-                            i.checked_sub(explain_samples).and_then(|k| s.verdicts.get(k).copied())
-                        })
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-        ),
+        ("score".into(), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| f64::from(r.3.score))))),
+        ("role".into(), Arc::new(StringArray::from(rows.iter().map(|r| usage(r).0).collect::<Vec<_>>()))),
+        ("verdict".into(), Arc::new(BooleanArray::from(rows.iter().map(|r| usage(r).1).collect::<Vec<_>>()))),
     ]);
     columns
 }

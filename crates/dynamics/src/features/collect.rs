@@ -26,6 +26,8 @@ pub struct FeatureOptions {
     pub top_features: usize,
     /// Tokens kept per feature, first come first kept (the judge needs 5 + 8 = 13).
     pub samples_per_feature: usize,
+    /// Highest-scoring tokens kept per feature, over every token it is active on.
+    pub top_per_feature: usize,
     /// Tokens of context shown before the sampled token.
     pub context_before: usize,
     /// Tokens of context shown after it.
@@ -34,7 +36,13 @@ pub struct FeatureOptions {
 
 impl Default for FeatureOptions {
     fn default() -> Self {
-        Self { top_features: 10, samples_per_feature: 20, context_before: 12, context_after: 4 }
+        Self {
+            top_features: 10,
+            samples_per_feature: 20,
+            top_per_feature: 10,
+            context_before: 12,
+            context_after: 4,
+        }
     }
 }
 
@@ -75,8 +83,13 @@ pub struct FeatureSet {
     pub active: Vec<u64>,
     /// Per feature, how many tokens were handed to it in all.
     pub assigned: Vec<u64>,
-    /// Per feature, the first `samples_per_feature` tokens handed to it, in corpus order.
+    /// Per feature, the first `samples_per_feature` tokens handed to it, in corpus order:
+    /// what the judge sees.
     pub samples: Vec<Vec<FeatureSample>>,
+    /// Per feature, its `top_per_feature` highest-scoring tokens among all tokens it is
+    /// active on, best first (ties: the earlier token). For a BAE every active token
+    /// of a feature has the same score, so these are its first active tokens.
+    pub top: Vec<Vec<FeatureSample>>,
     /// Dead/dense counts and the density histogram of the codes (dead: never 1 or
     /// non-zero; dense: 1 or non-zero on more than half of the tokens).
     pub stats: CodeStats,
@@ -136,8 +149,10 @@ pub fn collect_features(
     options: FeatureOptions,
     on_doc: &mut dyn FnMut(usize),
 ) -> Result<FeatureSet> {
-    if options.top_features == 0 || options.samples_per_feature == 0 {
-        return Err(DynamicsError::Input("top features and samples per feature must be at least 1".into()));
+    if options.top_features == 0 || options.samples_per_feature == 0 || options.top_per_feature == 0 {
+        return Err(DynamicsError::Input(
+            "top features, samples per feature and top tokens per feature must be at least 1".into(),
+        ));
     }
     let tokenizer = model.tokenizer()?;
     let device = model.decoder.device().clone();
@@ -166,6 +181,7 @@ pub fn collect_features(
         active: counts.ones.clone(),
         assigned: vec![0; ae.d_hidden],
         samples: vec![Vec::new(); ae.d_hidden],
+        top: vec![Vec::new(); ae.d_hidden],
         stats: counts.stats(l0),
         options,
     };
@@ -176,23 +192,42 @@ pub fn collect_features(
         for (position, row) in codes.chunks(ae.d_hidden).enumerate() {
             score_row(binary, row, &means, &mut candidates);
             let mut token_index = None;
+            let mut index = |set: &mut FeatureSet| -> Result<usize> {
+                if let Some(index) = token_index {
+                    return Ok(index);
+                }
+                set.tokens.push(token_context(tokenizer, ids, doc, position, options)?);
+                Ok(*token_index.insert(set.tokens.len() - 1))
+            };
+            for &(score, j) in &candidates {
+                let top = &set.top[j];
+                if top.len() < options.top_per_feature {
+                    let token = index(&mut set)?;
+                    set.top[j].push(FeatureSample { token, score });
+                } else if let Some(worst) = worst(top).filter(|&w| score > top[w].score) {
+                    let token = index(&mut set)?;
+                    set.top[j][worst] = FeatureSample { token, score };
+                }
+            }
             for &(score, j) in top_k(&mut candidates, options.top_features) {
                 set.assigned[j] += 1;
-                if set.samples[j].len() >= options.samples_per_feature {
-                    continue;
+                if set.samples[j].len() < options.samples_per_feature {
+                    let token = index(&mut set)?;
+                    set.samples[j].push(FeatureSample { token, score });
                 }
-                let index = match token_index {
-                    Some(index) => index,
-                    None => {
-                        set.tokens.push(token_context(tokenizer, ids, doc, position, options)?);
-                        *token_index.insert(set.tokens.len() - 1)
-                    }
-                };
-                set.samples[j].push(FeatureSample { token: index, score });
             }
         }
     }
+    for top in &mut set.top {
+        top.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.token.cmp(&b.token)));
+    }
     Ok(set)
+}
+
+/// The entry to evict from a full top list: the lowest score, the latest token among equals.
+fn worst(top: &[FeatureSample]) -> Option<usize> {
+    (0..top.len())
+        .min_by(|&a, &b| top[a].score.total_cmp(&top[b].score).then(top[b].token.cmp(&top[a].token)))
 }
 
 fn token_context(
@@ -246,11 +281,19 @@ mod tests {
         assert!(top_k(&mut Vec::new(), 3).is_empty());
     }
 
-    /// Per feature: active tokens, assigned tokens, kept samples as (doc, position, score).
-    type Reference = (Vec<u64>, Vec<u64>, Vec<Vec<(u64, u32, f32)>>);
+    /// Per feature: active tokens, assigned tokens, kept samples and top tokens as (doc,
+    /// position, score).
+    type Reference = (Vec<u64>, Vec<u64>, Vec<Vec<(u64, u32, f32)>>, Vec<Vec<(u64, u32, f32)>>);
 
     /// Brute force: every token's full feature ranking, sorted with a comparison sort.
-    fn slow_reference(model: &Model, bae: &HookBae, docs: &[Vec<u32>], top: usize, keep: usize) -> Reference {
+    fn slow_reference(
+        model: &Model,
+        bae: &HookBae,
+        docs: &[Vec<u32>],
+        top: usize,
+        keep: usize,
+        top_n: usize,
+    ) -> Reference {
         let ae = &bae.model;
         let mut all: Vec<(u64, u32, Vec<f32>)> = Vec::new();
         for (doc, ids) in docs.iter().enumerate() {
@@ -270,6 +313,8 @@ mod tests {
         let binary = ae.architecture == Architecture::Binary;
         let mut assigned = vec![0u64; h];
         let mut samples = vec![Vec::new(); h];
+        // Every active (token, score) per feature, in corpus order.
+        let mut scored: Vec<Vec<(u64, u32, f64)>> = vec![Vec::new(); h];
         for (doc, pos, codes) in &all {
             let mut ranked: Vec<(f64, usize)> = (0..h)
                 .filter(|&j| {
@@ -287,6 +332,9 @@ mod tests {
                     (s, j)
                 })
                 .collect();
+            for &(score, j) in &ranked {
+                scored[j].push((*doc, *pos, score));
+            }
             ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1)));
             for &(s, j) in ranked.iter().take(top) {
                 assigned[j] += 1;
@@ -295,7 +343,15 @@ mod tests {
                 }
             }
         }
-        (active, assigned, samples)
+        // A stable sort by score keeps corpus order among equal scores.
+        let top = scored
+            .into_iter()
+            .map(|mut list| {
+                list.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
+                list.into_iter().take(top_n).map(|(d, p, s)| (d, p, s as f32)).collect()
+            })
+            .collect();
+        (active, assigned, samples, top)
     }
 
     #[test]
@@ -319,12 +375,16 @@ mod tests {
                 model: Autoencoder::new(&config, cfg.hidden_size),
                 trained_on: None,
             };
-            let options =
-                FeatureOptions { top_features: 4, samples_per_feature: 3, ..FeatureOptions::default() };
+            let options = FeatureOptions {
+                top_features: 4,
+                samples_per_feature: 3,
+                top_per_feature: 5,
+                ..FeatureOptions::default()
+            };
             let mut seen = 0;
             let set = collect_features(&model, &bae, &docs, options, &mut |d| seen = d).unwrap();
             assert_eq!(seen, docs.len());
-            let (active, assigned, samples) = slow_reference(&model, &bae, &docs, 4, 3);
+            let (active, assigned, samples, top) = slow_reference(&model, &bae, &docs, 4, 3, 5);
             assert_eq!(set.tokens_seen, docs.iter().map(|d| d.len() as u64).sum::<u64>());
             assert_eq!(set.active, active, "{architecture:?}");
             assert_eq!(set.assigned, assigned, "{architecture:?}");
@@ -335,6 +395,11 @@ mod tests {
                     .map(|s| (set.tokens[s.token].doc, set.tokens[s.token].position, s.score))
                     .collect();
                 assert_eq!(&got, expected, "{architecture:?} feature {j}");
+                let got: Vec<(u64, u32, f32)> = set.top[j]
+                    .iter()
+                    .map(|s| (set.tokens[s.token].doc, set.tokens[s.token].position, s.score))
+                    .collect();
+                assert_eq!(got, top[j], "{architecture:?} feature {j}: top tokens");
             }
             let live = (0..96).filter(|&j| set.class(j) == "live").count();
             assert_eq!(live + set.stats.dead + set.stats.dense, 96);

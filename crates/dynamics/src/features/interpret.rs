@@ -158,6 +158,7 @@ mod tests {
             active: vec![1; n],
             assigned: samples.iter().map(|s| s.len() as u64).collect(),
             samples,
+            top: vec![Vec::new(); n],
             stats: CodeCounts::new(n).stats(L0Rule::FlipsFromMean),
             options: FeatureOptions::default(),
         }

@@ -113,8 +113,8 @@ pub fn render(header: &ReportHeader, set: &FeatureSet, scores: &[FeatureInterpre
     let mut order: Vec<usize> = (0..features).filter(|&j| set.active[j] > 0).collect();
     order.sort_by(|&a, &b| set.active[b].cmp(&set.active[a]).then(a.cmp(&b)));
     html.push_str(&format!(
-        "<h2>Features that fired ({}), densest first</h2>\n<p class=\"meta\">up to {SHOWN_SAMPLES} sampled tokens each, \
-         highest score first; all samples are in samples.parquet.</p>\n",
+        "<h2>Features that fired ({}), densest first</h2>\n<p class=\"meta\">each with up to {SHOWN_SAMPLES} of its \
+         highest-scoring tokens (ties: the earliest); the tokens the judge saw, and more, are in samples.parquet.</p>\n",
         order.len()
     ));
     for (rank, j) in order.into_iter().enumerate() {
@@ -136,9 +136,7 @@ pub fn render(header: &ReportHeader, set: &FeatureSet, scores: &[FeatureInterpre
             ));
         }
         html.push_str("</summary>\n<ol>");
-        let mut samples = set.samples[j].clone();
-        samples.sort_by(|a, b| b.score.total_cmp(&a.score));
-        for s in samples.iter().take(SHOWN_SAMPLES) {
+        for s in set.top[j].iter().take(SHOWN_SAMPLES) {
             let t = &set.tokens[s.token];
             html.push_str(&format!(
                 "<li>{} <span class=\"meta\">doc {} pos {} · score {:.3}</span></li>",
