@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::features::JudgeArg;
+use super::features::JudgeArgs;
 use super::harvest::FormatArg;
 use super::ModelArgs;
 
@@ -42,24 +42,8 @@ pub struct CompareArgs {
     /// Use at most this many corpus documents for features.
     #[arg(long, default_value_t = 400)]
     pub max_docs: usize,
-    /// Who scores interpretability (see `bae features --judge`).
-    #[arg(long, value_enum, default_value_t = JudgeArg::None)]
-    pub judge: JudgeArg,
-    /// Base URL of an OpenAI-compatible endpoint (with --judge endpoint).
-    #[arg(long)]
-    pub judge_url: Option<String>,
-    /// The endpoint's model name.
-    #[arg(long)]
-    pub judge_model: Option<String>,
-    /// Environment variable holding the endpoint's API key.
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub judge_key_env: String,
-    /// Features scored per autoencoder, chosen at random with --seed; 0 scores all.
-    #[arg(long, default_value_t = 50)]
-    pub score_features: usize,
-    /// Seed of that choice.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub judging: JudgeArgs,
     /// Output folder: one `bae train` run and one `bae features` folder per config, and
     /// compare.parquet (one row per config). Finished runs are reused, so a killed
     /// compare continues.

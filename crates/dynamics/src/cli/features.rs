@@ -47,6 +47,20 @@ pub struct FeaturesArgs {
     /// report shows these).
     #[arg(long, default_value_t = 10)]
     pub top_samples: usize,
+    #[command(flatten)]
+    pub judging: JudgeArgs,
+    /// Identifier of this run in the tables' `run_id` column [default: the --out folder's name].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Output folder: features.parquet (one row per feature), samples.parquet (one row
+    /// per feature and sampled token), report.html.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+/// Interpretability scoring: who judges and how much (`bae features`, `bae compare`).
+#[derive(Debug, Args, Clone)]
+pub struct JudgeArgs {
     /// Who scores interpretability: none, self (the --model itself through its chat
     /// template; needs an instruction-tuned model), or endpoint (--judge-url).
     #[arg(long, value_enum, default_value_t = JudgeArg::None)]
@@ -67,8 +81,8 @@ pub struct FeaturesArgs {
     /// Retries after a rate limit (HTTP 429), server error or lost connection.
     #[arg(long, default_value_t = 4)]
     pub judge_retries: u32,
-    /// Score at most this many features, chosen at random (--seed) among those with enough
-    /// samples; 0 scores them all (d' × 9 judge calls).
+    /// Score at most this many features per autoencoder, chosen at random (--seed)
+    /// among those with enough samples; 0 scores them all (d' × 9 judge calls).
     #[arg(long, default_value_t = 50)]
     pub score_features: usize,
     /// Tokens an explanation is written from (the reference's 5).
@@ -80,16 +94,10 @@ pub struct FeaturesArgs {
     /// Seed of the choice of features to score.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The judge's answers are cached in this file [default: OUT/judgements.jsonl].
+    /// The judge's answers are cached in this file [default: judgements.jsonl in the
+    /// output folder].
     #[arg(long)]
     pub judge_cache: Option<PathBuf>,
-    /// Identifier of this run in the tables' `run_id` column [default: the --out folder's name].
-    #[arg(long)]
-    pub run_id: Option<String>,
-    /// Output folder: features.parquet (one row per feature), samples.parquet (one row
-    /// per feature and sampled token), report.html.
-    #[arg(long, short = 'o')]
-    pub out: PathBuf,
 }
 
 /// Who scores interpretability.

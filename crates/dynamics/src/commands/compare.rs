@@ -18,7 +18,7 @@ use bae_train::metrics::DENSITY_BIN_LABELS;
 use super::features::{features, FeaturesSummary};
 use super::measurement;
 use crate::cli::compare::CompareArgs;
-use crate::cli::features::FeaturesArgs;
+use crate::cli::features::{FeaturesArgs, JudgeArgs};
 use crate::model_args::load_model;
 
 /// The table's file name in the output folder.
@@ -88,9 +88,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         "prompts": {"path": args.prompts, "sha256": corpus.sha256(), "format": format.name(), "count": prompts.len()},
         "corpus": args.corpus.as_ref().unwrap_or(&args.prompts),
         "max_docs": args.max_docs,
-        "judge": format!("{:?}", args.judge),
-        "score_features": args.score_features,
-        "seed": args.seed,
+        "judge": format!("{:?}", args.judging.judge),
+        "score_features": args.judging.score_features,
+        "seed": args.judging.seed,
     });
     measurement::write(
         &args.out.join(COMPARE_FILE),
@@ -119,19 +119,15 @@ fn features_args(args: &CompareArgs, name: &str, bae: &std::path::Path) -> Featu
         top_features: 10,
         samples: 20,
         top_samples: 10,
-        judge: args.judge,
-        judge_url: args.judge_url.clone(),
-        judge_model: args.judge_model.clone(),
-        judge_key_env: args.judge_key_env.clone(),
-        judge_timeout: 60,
-        judge_retries: 4,
-        score_features: args.score_features,
-        explain_samples: 5,
-        judge_samples: 8,
-        seed: args.seed,
-        // One cache for every autoencoder: an explanation prompt is only shared when the
-        // samples are, so nothing is confused, and a rerun of the whole compare is free.
-        judge_cache: Some(args.out.join("judgements.jsonl")),
+        // One cache for every autoencoder unless one is named: an explanation prompt is
+        // only shared when the samples are, so nothing is confused, and a rerun of the
+        // whole compare is free.
+        judging: JudgeArgs {
+            judge_cache: Some(
+                args.judging.judge_cache.clone().unwrap_or_else(|| args.out.join("judgements.jsonl")),
+            ),
+            ..args.judging.clone()
+        },
         run_id: Some(name.to_string()),
         out: args.out.join(name).join("features"),
     }

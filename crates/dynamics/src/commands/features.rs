@@ -21,7 +21,7 @@ use bae_dynamics::model_identity;
 use bae_lm::Model;
 
 use super::measurement::{self, PromptProgress};
-use crate::cli::features::{FeaturesArgs, JudgeArg};
+use crate::cli::features::{FeaturesArgs, JudgeArg, JudgeArgs};
 use crate::model_args::load_model;
 
 /// The per-feature table's file name in the output folder.
@@ -56,6 +56,7 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<()> {
 /// Runs `bae features` with an already loaded model (as `bae compare` does for each
 /// autoencoder).
 pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSummary> {
+    let judging = &args.judging;
     let baes = measurement::open_baes(&args.bae, &args.hook)?;
     if baes.baes.len() != 1 {
         bail!(
@@ -67,10 +68,10 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
     }
     let bae = &baes.baes[0];
     baes.check_model(model.config())?;
-    if args.judge == JudgeArg::Endpoint && (args.judge_url.is_none() || args.judge_model.is_none()) {
+    if judging.judge == JudgeArg::Endpoint && (judging.judge_url.is_none() || judging.judge_model.is_none()) {
         bail!("--judge endpoint needs --judge-url and --judge-model");
     }
-    if args.explain_samples == 0 || args.judge_samples == 0 {
+    if judging.explain_samples == 0 || judging.judge_samples == 0 {
         bail!("--explain-samples and --judge-samples must be at least 1");
     }
     let (corpus, format, texts) =
@@ -103,25 +104,25 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
 
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let identity = model_identity::describe(model, &args.model.model)?;
-    let (judge_id, scores) = match args.judge {
+    let (judge_id, scores) = match judging.judge {
         JudgeArg::None => (None, Vec::new()),
         judge => {
-            let cache = args.judge_cache.clone().unwrap_or_else(|| args.out.join("judgements.jsonl"));
+            let cache = judging.judge_cache.clone().unwrap_or_else(|| args.out.join("judgements.jsonl"));
             let sha = identity["weights_sha256"].as_str().unwrap_or_default();
             let (id, scores, hits, calls) = match judge {
                 JudgeArg::SelfModel => {
                     let id = format!("self:{}@{}", model_name(&args.model.model), &sha[..sha.len().min(12)]);
-                    score(LocalJudge::new(model, id)?, &cache, &set, args)?
+                    score(LocalJudge::new(model, id)?, &cache, &set, judging)?
                 }
                 _ => {
                     let mut config = EndpointConfig::new(
-                        args.judge_url.as_deref().unwrap_or_default(),
-                        args.judge_model.as_deref().unwrap_or_default(),
-                        std::env::var(&args.judge_key_env).ok().filter(|k| !k.is_empty()),
+                        judging.judge_url.as_deref().unwrap_or_default(),
+                        judging.judge_model.as_deref().unwrap_or_default(),
+                        std::env::var(&judging.judge_key_env).ok().filter(|k| !k.is_empty()),
                     );
-                    config.timeout = Duration::from_secs(args.judge_timeout.max(1));
-                    config.max_retries = args.judge_retries;
-                    score(EndpointJudge::new(config)?, &cache, &set, args)?
+                    config.timeout = Duration::from_secs(judging.judge_timeout.max(1));
+                    config.max_retries = judging.judge_retries;
+                    score(EndpointJudge::new(config)?, &cache, &set, judging)?
                 }
             };
             eprintln!(
@@ -146,10 +147,10 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         "samples_per_feature": args.samples,
         "top_per_feature": args.top_samples,
         "judge": judge_id,
-        "explain_samples": args.explain_samples,
-        "judge_samples": args.judge_samples,
-        "score_features": args.score_features,
-        "seed": args.seed,
+        "explain_samples": judging.explain_samples,
+        "judge_samples": judging.judge_samples,
+        "score_features": judging.score_features,
+        "seed": judging.seed,
     });
     let hook = bae.hook.to_string();
     let common = Common {
@@ -172,7 +173,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         &run_id,
         &identity,
         &config,
-        sample_columns(&common, &set, &scores, args.explain_samples),
+        sample_columns(&common, &set, &scores, judging.explain_samples),
     )?;
     let header = ReportHeader {
         model: args.model.model.clone(),
@@ -219,14 +220,14 @@ fn score<J: Judge>(
     judge: J,
     cache: &Path,
     set: &FeatureSet,
-    args: &FeaturesArgs,
+    judging: &JudgeArgs,
 ) -> anyhow::Result<(String, Vec<FeatureInterpretation>, u64, u64)> {
     let mut judge = CachedJudge::open(judge, cache)?;
     let options = InterpretOptions {
-        explain_samples: args.explain_samples,
-        judge_samples: args.judge_samples,
-        max_features: (args.score_features > 0).then_some(args.score_features),
-        seed: args.seed,
+        explain_samples: judging.explain_samples,
+        judge_samples: judging.judge_samples,
+        max_features: (judging.score_features > 0).then_some(judging.score_features),
+        seed: judging.seed,
         ..InterpretOptions::default()
     };
     let mut progress: Option<PromptProgress> = None;
