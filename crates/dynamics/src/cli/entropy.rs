@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::harvest::FormatArg;
+use super::inputs::{BaeSelection, PromptSetArgs};
 use super::ModelArgs;
 
 /// Arguments of `bae entropy`.
@@ -12,27 +12,10 @@ use super::ModelArgs;
 pub struct EntropyArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The trained BAEs: a `bae train` run folder, or a folder of them (one per hook
-    /// point; each hook named by its cfg.json). Every hook point with a BAE is measured.
-    #[arg(long)]
-    pub baes: PathBuf,
-    /// Measure only these hook points (comma-separated names or globs such as
-    /// `blocks.*.hook_resid_post`) [default: every hook point with a BAE].
-    #[arg(long)]
-    pub hooks: Option<String>,
-    /// The prompt set: one prompt per line (text), per JSON object (JSONL, text in
-    /// --field) or per row (Parquet, column --field).
-    #[arg(long)]
-    pub prompts: PathBuf,
-    /// Format of --prompts; by default from its extension (.jsonl, .parquet, else text).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
-    /// The JSONL field or Parquet column holding the text.
-    #[arg(long, default_value = "text")]
-    pub field: String,
-    /// Use at most this many prompts (in file order).
-    #[arg(long)]
-    pub max_prompts: Option<usize>,
+    #[command(flatten)]
+    pub baes: BaeSelection,
+    #[command(flatten)]
+    pub prompts: PromptSetArgs,
     /// Add no special tokens (no BOS even where the tokenizer adds one).
     #[arg(long)]
     pub no_bos: bool,

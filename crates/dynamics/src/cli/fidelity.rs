@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::harvest::FormatArg;
+use super::inputs::{BaeSelection, PromptSetArgs};
 use super::ModelArgs;
 
 /// Arguments of `bae fidelity`.
@@ -12,25 +12,11 @@ use super::ModelArgs;
 pub struct FidelityArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Trained autoencoders (BAEs or SAE baselines): a `bae train` run folder, or a
-    /// folder of them, one per hook point.
-    #[arg(long)]
-    pub baes: PathBuf,
-    /// Only these hook points (comma-separated names or globs) [default: all].
-    #[arg(long)]
-    pub hooks: Option<String>,
-    /// Held-out prompts: text (one per line), JSONL or Parquet.
-    #[arg(long)]
-    pub prompts: PathBuf,
-    /// Format of --prompts; by default from its extension.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
-    /// The JSONL field or Parquet column holding the text.
-    #[arg(long, default_value = "text")]
-    pub field: String,
-    /// Use at most this many prompts (in file order).
-    #[arg(long)]
-    pub max_prompts: Option<usize>,
+    #[command(flatten)]
+    pub baes: BaeSelection,
+    // Held-out prompts: not those the autoencoders were trained on.
+    #[command(flatten)]
+    pub prompts: PromptSetArgs,
     /// Add no special tokens.
     #[arg(long)]
     pub no_bos: bool,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::inputs::BaeSelection;
 use super::ModelArgs;
 
 /// Arguments of `bae icl`.
@@ -11,14 +12,8 @@ use super::ModelArgs;
 pub struct IclArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The trained BAEs: a `bae train` run folder, or a folder of them (one per hook
-    /// point). Entropy is measured at every hook point with a BAE.
-    #[arg(long)]
-    pub baes: PathBuf,
-    /// Measure only these hook points (comma-separated names or globs such as
-    /// `blocks.*.hook_resid_post`) [default: every hook point with a BAE].
-    #[arg(long)]
-    pub hooks: Option<String>,
+    #[command(flatten)]
+    pub baes: BaeSelection,
     /// The task: JSONL with one labelled example per line (configs/tasks/ has three).
     #[arg(long)]
     pub task: PathBuf,

@@ -10,6 +10,7 @@ pub mod features;
 pub mod fidelity;
 pub mod harvest;
 pub mod icl;
+pub mod inputs;
 pub mod plot;
 pub mod run;
 mod store;

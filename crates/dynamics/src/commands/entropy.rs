@@ -38,9 +38,8 @@ pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, A
 }
 
 pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
-    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
-    let (corpus, format, prompts) =
-        measurement::read_prompts(&args.prompts, args.format, &args.field, args.max_prompts)?;
+    let baes = measurement::open_selection(&args.baes)?;
+    let (corpus, format, prompts) = measurement::read_prompt_set(&args.prompts)?;
     let model = load_model(&args.model)?;
     let options =
         EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };
@@ -52,7 +51,7 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     let config = serde_json::json!({
         "command": "entropy",
         "baes": baes.describe(),
-        "prompts": {"path": args.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
+        "prompts": {"path": args.prompts.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
         "special_tokens": !args.no_bos, "batch": args.batch, "per_prompt": args.per_prompt,
     });
     measurement::write(

@@ -13,9 +13,8 @@ use crate::cli::FidelityArgs;
 use crate::model_args::load_model;
 
 pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
-    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
-    let (corpus, format, prompts) =
-        measurement::read_prompts(&args.prompts, args.format, &args.field, args.max_prompts)?;
+    let baes = measurement::open_selection(&args.baes)?;
+    let (corpus, format, prompts) = measurement::read_prompt_set(&args.prompts)?;
     let model = load_model(&args.model)?;
     baes.check_model(model.config())?;
     let ids = tokenize(&model, &prompts, !args.no_bos)?;
@@ -61,7 +60,7 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
     let config = serde_json::json!({
         "command": "fidelity",
         "baes": baes.describe(),
-        "prompts": {"path": args.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
+        "prompts": {"path": args.prompts.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
         "special_tokens": !args.no_bos,
     });
     let identity = model_identity::describe(&model, &args.model.model)?;

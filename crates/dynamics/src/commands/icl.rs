@@ -97,7 +97,7 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
 }
 
 pub fn run(args: &IclArgs) -> anyhow::Result<()> {
-    let baes = measurement::open_baes(&args.baes, &args.hooks)?;
+    let baes = measurement::open_selection(&args.baes)?;
     let task = Task::load(&args.task, args.template.as_deref())?;
     let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
     let model = load_model(&args.model)?;

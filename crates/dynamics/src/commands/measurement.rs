@@ -12,6 +12,17 @@ use bae_dynamics::entropy::BaeSet;
 use bae_dynamics::table::write_table;
 
 use crate::cli::harvest::FormatArg;
+use crate::cli::inputs::{BaeSelection, PromptSetArgs};
+
+/// The autoencoders a command's --baes and --hooks select.
+pub fn open_selection(selection: &BaeSelection) -> anyhow::Result<BaeSet> {
+    open_baes(&selection.baes, &selection.hooks)
+}
+
+/// The prompts a command's prompt-set flags name.
+pub fn read_prompt_set(set: &PromptSetArgs) -> anyhow::Result<(Corpus, CorpusFormat, Vec<String>)> {
+    read_prompts(&set.prompts, set.format, &set.field, set.max_prompts)
+}
 
 /// The BAEs in `dir`, only those of `hooks` when given.
 pub fn open_baes(dir: &Path, hooks: &Option<String>) -> anyhow::Result<BaeSet> {

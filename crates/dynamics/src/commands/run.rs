@@ -11,6 +11,7 @@ use bae_dynamics::plot::{plot, PlotKind};
 use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::store::{ActivationStore, INDEX_FILE};
 
+use crate::cli::inputs::{BaeSelection, PromptSetArgs};
 use crate::cli::{EntropyArgs, HarvestArgs, IclArgs, ModelArgs, RunArgs};
 
 /// The resolved config's file name in the run folder.
@@ -101,12 +102,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             let e = &config.entropy;
             crate::commands::entropy::run(&EntropyArgs {
                 model: model_args.clone(),
-                baes: baes.clone(),
-                hooks: None,
-                prompts: prompts.clone(),
-                format: e.format,
-                field: e.field.clone().unwrap_or_else(|| "text".into()),
-                max_prompts: e.max_prompts,
+                baes: BaeSelection { baes: baes.clone(), hooks: None },
+                prompts: PromptSetArgs {
+                    prompts: prompts.clone(),
+                    format: e.format,
+                    field: e.field.clone().unwrap_or_else(|| "text".into()),
+                    max_prompts: e.max_prompts,
+                },
                 no_bos: false,
                 batch: e.batch.unwrap_or(8),
                 per_prompt: e.per_prompt,
@@ -128,8 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             let c = &config.icl;
             crate::commands::icl::run(&IclArgs {
                 model: model_args.clone(),
-                baes: baes.clone(),
-                hooks: None,
+                baes: BaeSelection { baes: baes.clone(), hooks: None },
                 task: task.clone(),
                 template: None,
                 demos: c.demos.clone().unwrap_or_else(|| vec![0, 1, 2, 4, 8, 16]),

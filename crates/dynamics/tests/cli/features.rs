@@ -72,6 +72,14 @@ fn render_in_chromium(page: &Path, screenshot: &Path) -> String {
     stdout(&o)
 }
 
+/// `bae features --model MODEL --bae AE --corpus TEXT EXTRA... -o OUT`.
+fn features(model: &Path, ae: &Path, text: &Path, extra: &[&str], out: &Path) -> Output {
+    let mut args = vec!["features", "--model", s(model), "--bae", s(ae), "--corpus", s(text)];
+    args.extend_from_slice(extra);
+    args.extend(["-o", s(out)]);
+    bae(&args)
+}
+
 #[test]
 fn features_of_a_bae_and_an_sae_with_their_report() {
     let f = fixture(Family::Llama);
@@ -80,19 +88,7 @@ fn features_of_a_bae_and_an_sae_with_their_report() {
         let ae = f.root.join(format!("ae-{architecture}"));
         write_autoencoder(&ae, architecture);
         let out = f.root.join(format!("features-{architecture}"));
-        let o = bae(&[
-            "features",
-            "--model",
-            s(&f.hf),
-            "--bae",
-            s(&ae),
-            "--corpus",
-            s(&text),
-            "--samples",
-            "6",
-            "--out",
-            s(&out),
-        ]);
+        let o = features(&f.hf, &ae, &text, &["--samples", "6"], &out);
         assert_ok(&o);
         let (features, samples, report) =
             (out.join("features.parquet"), out.join("samples.parquet"), out.join("report.html"));
@@ -129,48 +125,31 @@ fn judges_that_cannot_answer_fail_cleanly() {
     write_autoencoder(&ae, "binary");
     // The tiny model speaks ChatML, but the judge's prompts exceed its context of 256.
     let out = f.root.join("self");
-    let o = bae(&[
-        "features",
-        "--model",
-        s(&f.hf),
-        "--bae",
-        s(&ae),
-        "--corpus",
-        s(&text),
-        "--judge",
-        "self",
-        "--samples",
-        "6",
-        "-o",
-        s(&out),
-    ]);
+    let o = features(&f.hf, &ae, &text, &["--judge", "self", "--samples", "6"], &out);
     assert_clean_failure(&o, &["judge prompt has", "context of 256"]);
     assert!(!out.join("features.parquet").exists());
     // An endpoint where nothing listens.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = f.root.join("down");
     let url = format!("http://127.0.0.1:{port}/v1");
-    let o = bae(&[
-        "features",
-        "--model",
-        s(&f.hf),
-        "--bae",
-        s(&ae),
-        "--corpus",
-        s(&text),
-        "--judge",
-        "endpoint",
-        "--judge-url",
-        &url,
-        "--judge-model",
-        "m",
-        "--judge-retries",
-        "0",
-        "--samples",
-        "6",
-        "-o",
-        s(&out),
-    ]);
+    let o = features(
+        &f.hf,
+        &ae,
+        &text,
+        &[
+            "--judge",
+            "endpoint",
+            "--judge-url",
+            &url,
+            "--judge-model",
+            "m",
+            "--judge-retries",
+            "0",
+            "--samples",
+            "6",
+        ],
+        &out,
+    );
     assert_clean_failure(&o, &[&format!("endpoint:{url}#m"), "gave up after 1 attempts"]);
     assert!(!out.join("features.parquet").exists() && !out.join("report.html").exists());
     assert_eq!(
@@ -179,34 +158,12 @@ fn judges_that_cannot_answer_fail_cleanly() {
         "a failed call was cached"
     );
     // Endpoint without a URL.
-    let o = bae(&[
-        "features",
-        "--model",
-        s(&f.hf),
-        "--bae",
-        s(&ae),
-        "--corpus",
-        s(&text),
-        "--judge",
-        "endpoint",
-        "-o",
-        s(&out),
-    ]);
+    let o = features(&f.hf, &ae, &text, &["--judge", "endpoint"], &out);
     assert_clean_failure(&o, &["--judge-url"]);
     // An autoencoder of another width than the model's.
     let other = f.root.join("other");
     write_sae(&other, HOOK, 32, true);
-    let o = bae(&[
-        "features",
-        "--model",
-        s(&f.hf),
-        "--bae",
-        s(&other),
-        "--corpus",
-        s(&text),
-        "-o",
-        s(&f.root.join("x")),
-    ]);
+    let o = features(&f.hf, &other, &text, &[], &f.root.join("x"));
     assert_clean_failure(&o, &["32"]);
 }
 
@@ -224,27 +181,24 @@ fn the_model_judges_itself_and_a_rerun_costs_nothing() {
     write_autoencoder(&ae, "binary");
     let cache = dir.path().join("judgements.jsonl");
     let run = |out: &Path| {
-        let o = bae(&[
-            "features",
-            "--model",
-            s(&model),
-            "--bae",
-            s(&ae),
-            "--corpus",
-            s(&text),
-            "--judge",
-            "self",
-            "--score-features",
-            "3",
-            "--samples",
-            "7",
-            "--judge-samples",
-            "2",
-            "--judge-cache",
-            s(&cache),
-            "-o",
-            s(out),
-        ]);
+        let o = features(
+            &model,
+            &ae,
+            &text,
+            &[
+                "--judge",
+                "self",
+                "--score-features",
+                "3",
+                "--samples",
+                "7",
+                "--judge-samples",
+                "2",
+                "--judge-cache",
+                s(&cache),
+            ],
+            out,
+        );
         assert_ok(&o);
         check_tables_with_pyarrow(&[&out.join("features.parquet"), &out.join("samples.parquet")]);
         (stderr(&o), read_scores(&out.join("features.parquet")))
