@@ -77,8 +77,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             features: summary,
         });
     }
-    let run_id =
-        args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "compare".into());
+    let run_id = measurement::folder_run_id(&args.out, "compare");
     let identity = model_identity::describe(&model, &args.model.model)?;
     let config = serde_json::json!({
         "command": "compare",

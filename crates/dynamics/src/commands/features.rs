@@ -134,9 +134,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         }
     };
 
-    let run_id = args.run_id.clone().unwrap_or_else(|| {
-        args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "features".into())
-    });
+    let run_id = args.run_id.clone().unwrap_or_else(|| measurement::folder_run_id(&args.out, "features"));
     let config = serde_json::json!({
         "command": "features",
         "bae": baes.describe(),

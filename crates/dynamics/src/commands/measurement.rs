@@ -96,6 +96,11 @@ pub fn run_id(given: &Option<String>, out: &Path) -> String {
         .unwrap_or_else(|| out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
+/// A run folder's name as its tables' run id; `fallback` for a path without one (`/`).
+pub fn folder_run_id(out: &Path, fallback: &str) -> String {
+    out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| fallback.into())
+}
+
 /// Writes a measurement table of `format` with the metadata every table carries.
 pub fn write(
     out: &Path,

@@ -181,5 +181,5 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 
 /// The run folder's name, as the tables' run_id.
 fn run_id(out: &Path) -> String {
-    out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+    super::measurement::folder_run_id(out, "run")
 }

@@ -117,8 +117,12 @@ pub fn render(header: &ReportHeader, set: &FeatureSet, scores: &[FeatureInterpre
          highest-scoring tokens (ties: the earliest); the tokens the judge saw, and more, are in samples.parquet.</p>\n",
         order.len()
     ));
+    let mut by_feature: Vec<Option<&FeatureInterpretation>> = vec![None; features];
+    for s in scores {
+        by_feature[s.feature] = Some(s);
+    }
     for (rank, j) in order.into_iter().enumerate() {
-        let scored = scores.iter().find(|s| s.feature == j);
+        let scored = by_feature[j];
         let class = set.class(j);
         html.push_str(&format!(
             "<details id=\"f{j}\"{}><summary><b>#{j}</b> · density {:.4}% · <span class=\"cls-{class}\">{class}</span> · \
