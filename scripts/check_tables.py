@@ -21,12 +21,14 @@ U32, U64, F64, STR = pa.uint32(), pa.uint64(), pa.float64(), pa.string()
 SCHEMAS = {
     "bae.entropy.v1": {
         "run_id": STR, "model": STR, "hook": STR, "layer": U32, "scope": STR, "position": U32, "prompt": U32,
-        "samples": U64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
+        "states": U64, "log2_states": F64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
+        "bae_val_fvu": F64, "bae_dead": U32, "bae_constant": U32, "bae_train_rows": U64, "quality": STR,
     },
     "bae.icl.v1": {
         "run_id": STR, "model": STR, "task": STR, "scope": STR, "demos": U32, "hook": STR, "layer": U32,
-        "samples": U64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64, "accuracy": F64,
-        "label_logprob": F64, "sample": U32, "query": U32, "demo_indices": STR, "prompt_tokens": U32,
+        "states": U64, "log2_states": F64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
+        "accuracy": F64, "label_logprob": F64, "sample": U32, "query": U32, "demo_indices": STR, "prompt_tokens": U32,
+        "bae_val_fvu": F64, "bae_dead": U32, "bae_constant": U32, "bae_train_rows": U64, "quality": STR,
     },
     "bae.fidelity.v1": {
         "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "tokens": U64, "kl": F64,
@@ -49,7 +51,7 @@ SCHEMAS = {
     },
     "bae.training-log.v1": {
         "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
-        "sparsity": F64, "entropy_bits": F64, "entropy_bits_per_feature": F64, "l0": F64, "dead": U32,
+        "sparsity": F64, "loss": F64, "entropy_bits": F64, "entropy_bits_per_feature": F64, "l0": F64, "dead": U32,
         "dense": U32, "constant": U32, "seconds": F64,
     },
 }
@@ -79,6 +81,18 @@ def null_iff(rows, column, predicate, where):
                 f"{r[column]!r}: expected {'null' if predicate(r) else 'a value'}")
 
 
+def check_gates(rows, where, has_hook):
+    """Every row of a measured hook carries log2(states) and its hook's gate verdict."""
+    for i, r in enumerate(rows):
+        if r["states"] is not None:
+            want = math.log2(r["states"]) if r["states"] > 1 else 0.0
+            require(abs(r["log2_states"] - want) < 1e-9, f"{where}, row {i}", f"log2_states {r['log2_states']} != {want}")
+        if has_hook(r):
+            require(r["quality"] in ("pass", "fail", "unknown"), f"{where}, row {i}", f"quality {r['quality']!r}")
+            require((r["bae_val_fvu"] is None) == (r["quality"] == "unknown"), f"{where}, row {i}",
+                    "bae_val_fvu must be recorded exactly when the verdict is known")
+
+
 def check(path):
     table = pq.read_table(path)
     # The file's key-value metadata (not the Arrow schema's).
@@ -100,7 +114,8 @@ def check(path):
             require(r["scope"] in ("position", "prompt"), f"{path}, row {i}", f"scope {r['scope']!r}")
         null_iff(rows, "position", lambda r: r["scope"] == "prompt", path)
         null_iff(rows, "prompt", lambda r: r["scope"] == "position", path)
-        in_range(rows, "samples", 1, 2**63, path)
+        in_range(rows, "states", 1, 2**63, path)
+        check_gates(rows, path, lambda r: True)
         in_range(rows, "bits_per_feature", 0.0, 1.0, path)
         in_range(rows, "active_fraction", 0.0, 1.0, path)
         in_range(rows, "entropy_bits", 0.0, float("inf"), path)
@@ -151,8 +166,9 @@ def check(path):
             require(r["scope"] in ("aggregate", "sample"), f"{path}, row {i}", f"scope {r['scope']!r}")
         aggregate = lambda r: r["scope"] == "aggregate"
         sample = lambda r: r["scope"] == "sample"
-        for column in ("hook", "entropy_bits", "bits_per_feature", "active_fraction"):
+        for column in ("hook", "entropy_bits", "bits_per_feature", "active_fraction", "quality"):
             null_iff(rows, column, sample, path)
+        check_gates(rows, path, aggregate)
         for column in ("sample", "query", "demo_indices", "prompt_tokens"):
             null_iff(rows, column, aggregate, path)
         in_range(rows, "accuracy", 0.0, 1.0, path)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: fetches the default models and sets up the Python reference
+# The whole test suite: fetches the default models and the real-text corpus (and tests
+# its extractors against known excerpts) and sets up the Python reference
 # environment if needed (tests on the real models and the transformers parity test need
 # them) and Chromium (the feature report is rendered in it), then checks formatting, lints, and runs every test with every feature — the
 # GPU path included: its kernels are compiled to PTX by NVRTC (from .nvrtc), and its
@@ -7,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-models.sh all
+scripts/fetch-data.sh
+python3 scripts/test_corpus_extract.py
 scripts/setup-python.sh
 scripts/setup-chromium.sh
 cargo fmt --all -- --check

@@ -147,6 +147,7 @@ mod tests {
             dir: dir.path().into(),
             model: sae(cfg.hidden_size, exact),
             trained_on: None,
+            quality: None,
         };
         let f = fidelity(&model, &bae(true), &prompts).unwrap();
         assert_eq!(f.tokens, 5 + 2);

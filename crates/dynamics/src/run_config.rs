@@ -42,6 +42,10 @@ pub struct RunTable {
     /// Hook points to train a BAE on and measure, e.g. ["blocks.15.hook_resid_post"].
     #[serde(default)]
     pub hooks: Vec<String>,
+    /// The quality gate: a hook whose BAE ends with a validation FVU above this is
+    /// marked `quality = "fail"` in the tables, greyed in the plots, and named in the
+    /// run's closing summary [default: 0.5].
+    pub max_fvu: Option<f64>,
 }
 
 /// `[entropy]`: the prompt set whose entropy is measured per hook and position.
@@ -61,6 +65,8 @@ pub struct EntropyTable {
     /// Also per-prompt rows [default: false].
     #[serde(default)]
     pub per_prompt: bool,
+    /// Keep only each prompt's first this many tokens [default: whole prompts].
+    pub max_tokens: Option<usize>,
 }
 
 /// `[icl]`: the in-context-learning sweep, one table per task.

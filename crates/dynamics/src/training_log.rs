@@ -1,7 +1,7 @@
 //! The training log: one Parquet row per epoch and split (train, val), the metric names
 //! as columns, the run's config and data source in the file's key-value metadata.
-//! Rewritten whole after every epoch under a temporary name, so the file on disk is
-//! always complete.
+//! Rewritten whole beside every checkpoint under a temporary name, so the file on disk
+//! is always complete and never ahead of the checkpoint a resume starts from.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +35,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         ("covariance".into(), f64s(&|m| m.covariance)),
         ("batch_entropy_bits".into(), f64s(&|m| m.batch_entropy_bits)),
         ("sparsity".into(), f64s(&|m| m.sparsity)),
+        ("loss".into(), f64s(&|m| m.loss)),
         ("entropy_bits".into(), f64s(&|m| m.codes.entropy_bits)),
         ("entropy_bits_per_feature".into(), f64s(&|m| m.codes.entropy_bits_per_feature)),
         ("l0".into(), f64s(&|m| m.codes.l0)),
@@ -67,6 +68,7 @@ mod tests {
             covariance: 2.0,
             batch_entropy_bits: 3.0,
             sparsity: 0.75,
+            loss: 0.6,
             codes: CodeStats {
                 entropy_bits: 4.0,
                 entropy_bits_per_feature: 0.25,
@@ -91,7 +93,7 @@ mod tests {
         assert!(kv.iter().any(|k| k.key == "config" && k.value.as_deref() == Some("{\"lr\":0.1}")));
         let batch = builder.build().unwrap().next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 3);
-        assert_eq!(batch.num_columns(), 13 + 9 + 1);
+        assert_eq!(batch.num_columns(), 14 + 9 + 1);
         let split = batch.column_by_name("split").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((split.value(1), split.value(2)), ("val", "train"));
         let mse = batch.column_by_name("mse").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();

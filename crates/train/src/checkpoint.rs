@@ -43,7 +43,8 @@ fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<Str
 }
 
 /// Settings that may change between a run and its resumption.
-const MAY_CHANGE_ON_RESUME: [&str; 4] = ["out", "epochs", "checkpoint_every", "device"];
+const MAY_CHANGE_ON_RESUME: [&str; 6] =
+    ["out", "epochs", "checkpoint_every", "device", "patience", "min_improvement"];
 
 /// Parameter shapes of `model`, in the order of [`PARAMS`].
 fn shapes(model: &Autoencoder) -> [Vec<usize>; 5] {
@@ -107,9 +108,12 @@ impl Checkpoint {
             ("adam_step".to_string(), trainer.adam.step.to_string()),
             ("config".to_string(), to_json(&trainer.config)),
             ("history".to_string(), to_json(&trainer.history)),
+            ("input_scale".to_string(), to_json(&model.input_scale)),
         ]);
         save_tensors(&dir.join(CHECKPOINT_FILE), &tensors, metadata)?;
-        let weights = saelens_tensors(model)?;
+        // SAELens's convention for a finished SAE: the normalisation folded into the
+        // weights, so the file reads raw activations.
+        let weights = saelens_tensors(&model.folded())?;
         save_tensors(&dir.join(WEIGHTS_FILE), &weights, HashMap::from([("format".into(), "pt".into())]))?;
         let activation = match model.architecture {
             Architecture::Binary => "step: 1 if x @ W_enc + b_enc > 0 else 0",
@@ -127,7 +131,12 @@ impl Checkpoint {
             "hook_name": trainer.config.hook,
             "model": trainer.source_model,
             "apply_b_dec_to_input": false,
+            // "none" for the weights in the file: the constant is folded into them.
             "normalize_activations": "none",
+            "activation_scale": model.input_scale,
+            "activation_scale_folded_into_weights": true,
+            "training_normalization": trainer.config.normalize_activations,
+            "quality": Quality::of(trainer),
             "activation_fn": activation,
             "activation_fn_kwargs": if model.architecture == Architecture::TopK {
                 serde_json::json!({ "k": model.k })
@@ -195,6 +204,15 @@ impl Checkpoint {
         trainer.epochs_done = number("epochs_done")? as usize;
         trainer.history = serde_json::from_str::<Vec<EpochMetrics>>(&field("history")?)
             .map_err(|e| bad(format!("metadata `history`: {e}")))?;
+        let scale: f32 = serde_json::from_str(&field("input_scale")?)
+            .map_err(|e| bad(format!("metadata `input_scale`: {e}")))?;
+        let measured = trainer.model.input_scale;
+        if (scale - measured).abs() > 1e-5 * measured.abs() {
+            return Err(bad(format!(
+                "was normalised with the constant {scale}, these rows give {measured}: the activations changed"
+            )));
+        }
+        trainer.model.input_scale = scale;
         if trainer.epochs_done > trainer.config.epochs {
             return Err(bad(format!(
                 "has {} epochs done, more than the {} this run asks for",
@@ -202,6 +220,63 @@ impl Checkpoint {
             )));
         }
         Ok(())
+    }
+}
+
+/// What a trained autoencoder's last validation pass says about it, in cfg.json
+/// (`quality`): the gates a measurement made with it reports beside its numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Quality {
+    /// Fraction of variance unexplained on the validation rows (which, like the
+    /// training rows, leave attention sinks out when the store does).
+    pub val_fvu: f64,
+    /// Features that never fired on the validation rows.
+    pub dead: usize,
+    /// Features with one value on every validation row (dead or always on).
+    pub constant: usize,
+    /// Features on for more than half of the validation rows.
+    pub dense: usize,
+    /// Σ_j h(p_j) over the validation rows, bits.
+    pub val_entropy_bits: f64,
+    /// Rows trained on.
+    pub train_rows: u64,
+    /// Rows validated on.
+    pub val_rows: u64,
+    /// Epochs run.
+    pub epochs_done: usize,
+    /// Whether early stopping ended the run (else it ran every epoch).
+    pub stopped_early: bool,
+}
+
+impl Quality {
+    /// The trainer's latest validation metrics (None before the first epoch).
+    pub fn of(trainer: &Trainer) -> Option<Self> {
+        let m = trainer.history.iter().rev().find(|m| m.split == crate::bae::Split::Val)?;
+        Some(Self {
+            val_fvu: m.fvu,
+            dead: m.codes.dead,
+            constant: m.codes.constant,
+            dense: m.codes.dense,
+            val_entropy_bits: m.codes.entropy_bits,
+            train_rows: trainer.train_rows,
+            val_rows: trainer.val_rows,
+            epochs_done: trainer.epochs_done,
+            stopped_early: trainer.stopped_early(),
+        })
+    }
+
+    /// The `quality` entry of a run directory's cfg.json, when it has one.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let cfg_path = dir.join(CFG_FILE);
+        let text = std::fs::read_to_string(&cfg_path).map_err(io("reading", &cfg_path))?;
+        let cfg: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad_model(&cfg_path, format!("not JSON: {e}")))?;
+        match &cfg["quality"] {
+            serde_json::Value::Null => Ok(None),
+            q => serde_json::from_value(q.clone())
+                .map(Some)
+                .map_err(|e| bad_model(&cfg_path, format!("`quality`: {e}"))),
+        }
     }
 }
 
@@ -247,6 +322,8 @@ pub(crate) fn load_saelens(dir: &Path) -> Result<Autoencoder> {
             0.0
         },
         k: cfg["k"].as_u64().unwrap_or(0) as usize,
+        // The files hold the folded weights, which read raw activations.
+        input_scale: 1.0,
     };
     model.check_shapes().map_err(|m| bad_model(&path, m))?;
     if matches!(architecture, Architecture::TopK) && !(1..=d_hidden).contains(&model.k) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bae::Estimator;
+use crate::bae::{Estimator, Normalization};
 use crate::error::{Result, TrainError};
 
 /// What is trained: the binary autoencoder or one of the sparse-autoencoder baselines.
@@ -115,9 +115,24 @@ pub struct TrainConfig {
     pub jumprelu_bandwidth: Option<f64>,
     /// jumprelu only: the initial threshold θ of every feature. Default 1e-3.
     pub jumprelu_initial_threshold: Option<f64>,
-    /// Starting value of the decoder bias b_dec: "uniform" (PyTorch's default, the
-    /// reference) or "mean" (the training rows' mean). Default "uniform".
+    /// Starting value of the decoder bias b_dec: "mean" (the normalised training rows'
+    /// mean, default) or "uniform" (PyTorch's default, the reference).
     pub decoder_bias_init: DecoderBiasInit,
+    /// How activations are scaled before the autoencoder sees them:
+    /// "expected_average_only_in" (default: times one constant per run, measured on the
+    /// training rows, that makes their mean squared norm d — SAELens's name; the
+    /// constant goes to cfg.json and the checkpoint, and the saved SAELens weights have
+    /// it folded in) or "none" (raw activations, the reference).
+    pub normalize_activations: Normalization,
+    /// Early stopping: end the run once the validation loss (the training objective on
+    /// the held-out rows) has not improved by `min_improvement` for this many epochs in
+    /// a row; `epochs` stays the most that run. Counted only from the epoch the
+    /// objective last changed (E0 for a BAE with λ_H > 0). Absent: run every epoch.
+    /// Default 5.
+    pub patience: Option<usize>,
+    /// Relative improvement that counts for `patience`: a validation loss below
+    /// best·(1 − min_improvement). Default 0.002.
+    pub min_improvement: f64,
     /// Adam learning rate. Default 5e-4.
     pub lr: f64,
     /// Rows per minibatch; incomplete last batches of an epoch are dropped. Default 512.
@@ -155,7 +170,10 @@ impl Default for TrainConfig {
             l0_coefficient: None,
             jumprelu_bandwidth: None,
             jumprelu_initial_threshold: None,
-            decoder_bias_init: DecoderBiasInit::Uniform,
+            decoder_bias_init: DecoderBiasInit::Mean,
+            normalize_activations: Normalization::ExpectedAverageOnlyIn,
+            patience: Some(5),
+            min_improvement: 0.002,
             lr: 5e-4,
             batch: 512,
             epochs: 2000,
@@ -284,6 +302,15 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("= {}, expected a positive number", self.lr));
         }
+        if self.patience == Some(0) {
+            return bad("patience", "is 0, expected at least 1 (or leave it out to run every epoch)".into());
+        }
+        if !(self.min_improvement.is_finite() && (0.0..1.0).contains(&self.min_improvement)) {
+            return bad("min_improvement", format!("= {}, expected 0 ≤ x < 1", self.min_improvement));
+        }
+        if self.patience.is_some() && self.val_fraction == 0.0 {
+            return bad("patience", "needs validation rows; val_fraction is 0".into());
+        }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad("val_fraction", format!("= {}, expected 0 ≤ x < 1", self.val_fraction));
         }
@@ -322,6 +349,16 @@ impl TrainConfig {
             );
         }
         Ok(())
+    }
+
+    /// The first epoch of the objective early stopping compares: E0 when the entropy
+    /// term switches on then, else 0.
+    pub fn objective_start_epoch(&self) -> usize {
+        if self.architecture == Architecture::Binary && self.lambda_entropy > 0.0 {
+            self.entropy_start_epoch
+        } else {
+            0
+        }
     }
 
     /// Rows held out for validation out of `rows`.

@@ -25,6 +25,10 @@ pub struct EntropyArgs {
     /// Also write one row per (prompt, hook point): the entropy of that prompt's states.
     #[arg(long)]
     pub per_prompt: bool,
+    /// Keep only each prompt's first N tokens (special tokens included), so documents
+    /// longer than the context, or than is useful, can serve as prompts [default: whole].
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// Identifier of this run in the table's `run_id` column [default: the output file's stem].
     #[arg(long)]
     pub run_id: Option<String>,

@@ -12,7 +12,7 @@ use super::DtypeArg;
 #[derive(Debug, Args)]
 pub struct HarvestArgs {
     /// A TOML run config whose `[harvest]` table sets any of the options below (same
-    /// names, with underscores: `skip_bos = true`). Flags given on the command line win.
+    /// names, with underscores: `keep_sinks = true`). Flags given on the command line win.
     /// Relative paths in the file are relative to the current directory.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -64,8 +64,8 @@ pub struct HarvestOptions {
     /// `blocks.*.hook_resid_post` [default: blocks.*.hook_resid_post].
     #[arg(long)]
     pub hooks: Option<String>,
-    /// Rows to store per hook point (one row per token, BOS rows excluded with
-    /// --skip-bos). The store ends early if the corpus runs out.
+    /// Rows to store per hook point (one row per token, attention sinks excluded unless
+    /// --keep-sinks). The store ends early if the corpus runs out.
     #[arg(long)]
     pub tokens: Option<u64>,
     /// Output directory of the store; must be new or empty (or the store to resume).
@@ -81,10 +81,13 @@ pub struct HarvestOptions {
     /// Storage dtype of the activations [default: f32].
     #[arg(long, value_enum)]
     pub dtype: Option<StoreDtypeArg>,
-    /// Do not store the rows at BOS positions, whose norms are tens of times the
-    /// others' (the BOS token is still fed to the model). `--skip-bos` alone means true.
+    /// Also store the attention-sink rows: position 0 of every window and every BOS
+    /// row. By default they are left out, because their norms are 15x to 130x the
+    /// others' and would swamp an autoencoder's loss (the model still sees those
+    /// tokens, and `bae entropy` still reports position 0). `--keep-sinks` alone means
+    /// true [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub skip_bos: Option<bool>,
+    pub keep_sinks: Option<bool>,
     /// Target shard size in MiB (fractions allowed); each shard holds as many whole rows
     /// (all hook points) as fit, at least one [default: 64].
     #[arg(long)]
@@ -132,7 +135,7 @@ impl HarvestOptions {
             ctx: self.ctx.or(fallback.ctx),
             batch: self.batch.or(fallback.batch),
             dtype: self.dtype.or(fallback.dtype),
-            skip_bos: self.skip_bos.or(fallback.skip_bos),
+            keep_sinks: self.keep_sinks.or(fallback.keep_sinks),
             shard_mb: self.shard_mb.or(fallback.shard_mb),
         }
     }

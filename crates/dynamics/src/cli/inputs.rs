@@ -19,6 +19,11 @@ pub struct BaeSelection {
     /// `blocks.*.hook_resid_post`) [default: every hook point with an autoencoder].
     #[arg(long)]
     pub hooks: Option<String>,
+    /// The quality gate: a hook whose autoencoder's validation FVU (from its cfg.json)
+    /// exceeds this is marked `quality = "fail"` in every row of the table and greyed in
+    /// its plots — its numbers are not measurements.
+    #[arg(long, default_value_t = bae_dynamics::entropy::DEFAULT_MAX_FVU)]
+    pub max_fvu: f64,
 }
 
 /// A prompt set (`bae entropy`, `bae fidelity`).

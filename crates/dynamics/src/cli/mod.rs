@@ -230,33 +230,56 @@ pub struct BenchTrainArgs {
     pub device: crate::cli::train::DeviceArg,
 }
 
-/// Arguments of `bae bench synthetic-bits`. The BAE: d' = `features`, sigmoid
-/// estimator, λ_H = λ_C = `lambda`, E0 = epochs / 3, Adam lr 5e-3, batch 128,
-/// last 20% held out, seed 0.
+/// Arguments of `bae bench synthetic-bits`: r independent fair bits planted along
+/// random directions, rows scaled to a real hook's norm, and a BAE trained on them with
+/// the shipped `[train]` defaults (or `--config`'s `[train]`); a recipe that recovers
+/// about r bits passes. Each flag below overrides one recipe field, for sweeps.
 #[derive(Debug, Args)]
 pub struct BenchSyntheticArgs {
     /// Numbers of planted bits, comma-separated.
-    #[arg(long, default_value = "4,8,16", value_delimiter = ',')]
+    #[arg(long, default_value = "4,8,16,32", value_delimiter = ',')]
     pub bits: Vec<usize>,
-    /// Width d of the data.
-    #[arg(long, default_value_t = 64)]
+    /// Width d of the data (SmolLM2's d_model by default).
+    #[arg(long, default_value_t = 576)]
     pub d: usize,
-    /// Features d' of the BAE.
-    #[arg(long, default_value_t = 64)]
-    pub features: usize,
-    /// Rows of data.
-    #[arg(long, default_value_t = 4096)]
+    /// Features d' of the BAE [default: the recipe's, 4·d].
+    #[arg(long)]
+    pub features: Option<usize>,
+    /// Rows of data (the last `val_fraction` held out).
+    #[arg(long, default_value_t = 16384)]
     pub rows: usize,
-    /// Training epochs.
-    #[arg(long, default_value_t = 600)]
-    pub epochs: usize,
-    /// λ_H = λ_C. Too large relative to the data's variance and every feature goes
-    /// constant (0.1 did that with --scale 4); too small and features duplicate.
-    #[arg(long, default_value_t = 0.01)]
-    pub lambda: f64,
-    /// Length of each planted direction (the noise has standard deviation 0.05).
-    #[arg(long, default_value_t = 8.0)]
-    pub scale: f32,
+    /// Mean row norm of the planted data. The default is the mean norm of SmolLM2's
+    /// block-15 residual on non-sink rows (about 172–288 across the middle blocks), so
+    /// the recipe is tried at the scale it meets (normalisation should make it moot).
+    #[arg(long, default_value_t = 200.0)]
+    pub row_norm: f32,
+    /// Noise: per-coordinate standard deviation as a fraction of row_norm / sqrt(d).
+    #[arg(long, default_value_t = 0.05)]
+    pub noise: f32,
+    /// A TOML config whose `[train]` table is the recipe [default: the shipped defaults].
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Override λ_H.
+    #[arg(long)]
+    pub lambda_entropy: Option<f64>,
+    /// Override λ_C.
+    #[arg(long)]
+    pub lambda_covariance: Option<f64>,
+    /// Override the epoch cap.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override E0.
+    #[arg(long)]
+    pub entropy_start_epoch: Option<usize>,
+    /// Override the learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Override the normalisation ("expected_average_only_in" or "none").
+    #[arg(long)]
+    pub normalize_activations: Option<String>,
+    /// Seed of the planted data (the recipe's seed is its own).
+    #[arg(long, default_value_t = 1)]
+    pub data_seed: u64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

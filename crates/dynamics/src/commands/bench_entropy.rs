@@ -84,47 +84,96 @@ pub fn run(args: &BenchEntropyArgs) -> anyhow::Result<()> {
     print(&text)
 }
 
-pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
-    if args.bits.is_empty() || args.epochs < 3 {
-        bail!("--bits needs at least one value and --epochs at least 3");
+/// The recipe `bae bench synthetic-bits` tries: the config's `[train]` (or the shipped
+/// defaults) with the flags' overrides.
+fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
+    let mut c = match &args.config {
+        Some(path) => crate::run_config::read(path)?.train,
+        None => TrainConfig::default(),
+    };
+    c.d_hidden = args.features.or(c.d_hidden);
+    c.lambda_entropy = args.lambda_entropy.unwrap_or(c.lambda_entropy);
+    c.lambda_covariance = args.lambda_covariance.unwrap_or(c.lambda_covariance);
+    c.epochs = args.epochs.unwrap_or(c.epochs);
+    c.entropy_start_epoch = args.entropy_start_epoch.unwrap_or(c.entropy_start_epoch);
+    c.lr = args.lr.unwrap_or(c.lr);
+    if let Some(n) = &args.normalize_activations {
+        c.normalize_activations = serde_json::from_value(serde_json::Value::String(n.clone()))
+            .map_err(|e| anyhow::anyhow!("--normalize-activations: {e}"))?;
     }
+    Ok(c)
+}
+
+/// Planted-bit recovery: within this relative error of r passes.
+pub const SYNTHETIC_TOLERANCE: f64 = 0.15;
+
+pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
+    if args.bits.is_empty() || args.bits.contains(&0) || args.d == 0 || args.rows < 4 {
+        bail!("--bits needs values of at least 1, --d at least 1 and --rows at least 4");
+    }
+    if !(args.row_norm.is_finite() && args.row_norm > 0.0 && args.noise.is_finite() && args.noise >= 0.0) {
+        bail!("--row-norm must be positive and --noise non-negative");
+    }
+    let config = synthetic_recipe(args)?;
     let mut rows_out = Vec::new();
     for &r in &args.bits {
-        let data = planted_bits(args.rows, args.d, r, args.scale, 0.05, r as u64)?;
-        let config = TrainConfig {
-            d_hidden: Some(args.features),
-            estimator: Estimator::Sigmoid,
-            lambda_entropy: args.lambda,
-            lambda_covariance: args.lambda,
-            entropy_start_epoch: args.epochs / 3,
-            lr: 5e-3,
-            batch: 128,
-            epochs: args.epochs,
-            seed: 0,
-            ..TrainConfig::default()
-        };
+        // About r/2 directions are on per row: this length gives rows of norm ≈ row_norm.
+        let length = args.row_norm / (r as f32 / 2.0).max(0.5).sqrt();
+        let noise = args.noise * args.row_norm / (args.d as f32).sqrt();
+        let data = planted_bits(args.rows, args.d, r, length, noise, args.data_seed.wrapping_add(r as u64))?;
         let start = Instant::now();
-        let trained = train_in_memory(&data, config)?;
+        let trained = train_in_memory(&data, config.clone())?;
         let seconds = start.elapsed().as_secs_f64();
         let val = trained.history.iter().rev().find(|m| m.split == Split::Val).expect("one epoch ran");
-        rows_out.push((r, val.codes.entropy_bits, val.fvu, val.codes.constant, args.epochs, seconds));
+        let error = (val.codes.entropy_bits - r as f64) / r as f64;
+        rows_out.push((
+            r,
+            val.codes.entropy_bits,
+            error,
+            val.fvu,
+            val.codes.constant,
+            trained.epochs_done,
+            seconds,
+        ));
     }
+    let passed = rows_out.iter().all(|row| row.2.abs() <= SYNTHETIC_TOLERANCE);
     if args.json {
         let json: Vec<_> = rows_out
             .iter()
-            .map(|(r, h, fvu, constant, epochs, s)| {
-                serde_json::json!({"bits": r, "estimate": h, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "seconds": s})
+            .map(|(r, h, err, fvu, constant, epochs, s)| {
+                serde_json::json!({"bits": r, "estimate": h, "relative_error": err, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "seconds": s})
             })
             .collect();
-        return print(&format!("{}\n", serde_json::to_string_pretty(&json)?));
+        let out = serde_json::json!({
+            "d": args.d, "rows": args.rows, "row_norm": args.row_norm, "recipe": config,
+            "tolerance": SYNTHETIC_TOLERANCE, "passed": passed, "results": json,
+        });
+        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     let mut text = format!(
-        "d = {}, d' = {}, {} rows, λ = {}\n r  estimate (bits)  val FVU  constant  epochs  seconds\n",
-        args.d, args.features, args.rows, args.lambda
+        "d = {}, d' = {}, {} rows of mean norm ≈ {}, λ_H = {:e}, λ_C = {:e}, E0 = {}, lr = {:e}, normalisation {:?}\n \
+         r  estimate (bits)  error   val FVU  constant  epochs  seconds\n",
+        args.d,
+        config.d_hidden_for(args.d),
+        args.rows,
+        args.row_norm,
+        config.lambda_entropy,
+        config.lambda_covariance,
+        config.entropy_start_epoch,
+        config.lr,
+        config.normalize_activations
     );
-    for (r, h, fvu, constant, epochs, s) in rows_out {
-        text += &format!("{r:>2}  {h:>15.3}  {fvu:>7.4}  {constant:>8}  {epochs:>6}  {s:>7.1}\n");
+    for (r, h, err, fvu, constant, epochs, s) in &rows_out {
+        text += &format!(
+            "{r:>2}  {h:>15.3}  {:>+5.0}%  {fvu:>7.4}  {constant:>8}  {epochs:>6}  {s:>7.1}\n",
+            err * 100.0
+        );
     }
+    text += &format!(
+        "{}: every estimate within ±{:.0}% of r\n",
+        if passed { "PASS" } else { "FAIL" },
+        SYNTHETIC_TOLERANCE * 100.0
+    );
     print(&text)
 }
 

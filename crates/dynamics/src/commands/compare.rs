@@ -97,6 +97,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         &run_id,
         &identity,
         &config,
+        // The table carries every autoencoder's own FVU, dead and dense counts.
+        &[],
         columns(args, &run_id, &rows),
     )?;
     crate::output::print(&markdown(&rows))?;

@@ -3,16 +3,22 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
-use bae_dynamics::entropy::{measure_prompts, EntropyOptions, EntropyRow};
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array};
+use bae_dynamics::entropy::{measure_prompts, EntropyOptions, EntropyRow, HookGate};
 use bae_dynamics::model_identity;
 
 use super::measurement::{self, PromptProgress};
 use crate::cli::EntropyArgs;
 use crate::model_args::load_model;
 
-/// The table's columns, in order (documented in README "Output tables").
-pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, ArrayRef)> {
+/// The table's columns, in order (documented in README "Output tables"), each row with
+/// its hook's gate.
+pub fn columns(
+    run_id: &str,
+    model: &str,
+    rows: &[EntropyRow],
+    gates: &[HookGate],
+) -> Vec<(String, ArrayRef)> {
     let opt_u32 = |f: &dyn Fn(&EntropyRow) -> Option<usize>| -> ArrayRef {
         Arc::new(UInt32Array::from(rows.iter().map(|r| f(r).map(|v| v as u32)).collect::<Vec<_>>()))
     };
@@ -22,7 +28,7 @@ pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, A
     let strings = |f: &dyn Fn(&EntropyRow) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
-    vec![
+    let mut columns = vec![
         ("run_id".into(), strings(&|_| run_id.to_string())),
         ("model".into(), strings(&|_| model.to_string())),
         ("hook".into(), strings(&|r| r.hook.clone())),
@@ -30,19 +36,32 @@ pub fn columns(run_id: &str, model: &str, rows: &[EntropyRow]) -> Vec<(String, A
         ("scope".into(), strings(&|r| r.scope.to_string())),
         ("position".into(), opt_u32(&|r| r.position)),
         ("prompt".into(), opt_u32(&|r| r.prompt)),
-        ("samples".into(), Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.samples)))),
+    ];
+    columns.extend(measurement::state_columns(&rows.iter().map(|r| Some(r.states)).collect::<Vec<_>>()));
+    columns.extend([
         ("entropy_bits".into(), f64s(&|r| r.entropy_bits)),
         ("bits_per_feature".into(), f64s(&|r| r.bits_per_feature)),
         ("active_fraction".into(), f64s(&|r| r.active_fraction)),
-    ]
+    ]);
+    columns.extend(measurement::gate_columns(
+        &rows.iter().map(|r| Some(r.hook.clone())).collect::<Vec<_>>(),
+        gates,
+    ));
+    columns
 }
 
 pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     let baes = measurement::open_selection(&args.baes)?;
+    let gates = baes.gates(args.baes.max_fvu);
+    measurement::report_gates(&gates);
     let (corpus, format, prompts) = measurement::read_prompt_set(&args.prompts)?;
     let model = load_model(&args.model)?;
-    let options =
-        EntropyOptions { special_tokens: !args.no_bos, batch: args.batch, per_prompt: args.per_prompt };
+    let options = EntropyOptions {
+        special_tokens: !args.no_bos,
+        batch: args.batch,
+        per_prompt: args.per_prompt,
+        max_tokens: args.max_tokens,
+    };
     let mut progress = PromptProgress::new("entropy prompts", prompts.len());
     let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| progress.update(done))?;
     progress.finish();
@@ -52,7 +71,8 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         "command": "entropy",
         "baes": baes.describe(),
         "prompts": {"path": args.prompts.prompts, "sha256": corpus.sha256(), "format": format.name(), "field": corpus.field(), "count": prompts.len()},
-        "special_tokens": !args.no_bos, "batch": args.batch, "per_prompt": args.per_prompt,
+        "special_tokens": !args.no_bos, "batch": args.batch, "per_prompt": args.per_prompt, "max_tokens": args.max_tokens,
+        "max_fvu": args.baes.max_fvu,
     });
     measurement::write(
         &args.out,
@@ -60,7 +80,8 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         &run_id,
         &identity,
         &config,
-        columns(&run_id, &args.model.model, &rows),
+        &gates,
+        columns(&run_id, &args.model.model, &rows, &gates),
     )?;
     eprintln!(
         "wrote {} rows ({} hook points, {} prompts) to {}",

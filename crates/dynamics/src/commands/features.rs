@@ -163,6 +163,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         &run_id,
         &identity,
         &config,
+        &baes.gates(bae_dynamics::entropy::DEFAULT_MAX_FVU),
         feature_columns(&common, &set, &scores),
     )?;
     measurement::write(
@@ -171,6 +172,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         &run_id,
         &identity,
         &config,
+        &baes.gates(bae_dynamics::entropy::DEFAULT_MAX_FVU),
         sample_columns(&common, &set, &scores, judging.explain_samples),
     )?;
     let header = ReportHeader {

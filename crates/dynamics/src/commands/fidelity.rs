@@ -64,7 +64,8 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
         "special_tokens": !args.no_bos,
     });
     let identity = model_identity::describe(&model, &args.model.model)?;
-    measurement::write(&args.out, "bae.fidelity.v1", &run_id, &identity, &config, columns)?;
+    let gates = baes.gates(args.baes.max_fvu);
+    measurement::write(&args.out, "bae.fidelity.v1", &run_id, &identity, &config, &gates, columns)?;
     for (b, r) in baes.baes.iter().zip(&results) {
         eprintln!(
             "{}: KL {:.4} nats, JS {:.4} nats, CE clean {:.3} / spliced {:.3} / zero {:.3}, recovered {:.3}",

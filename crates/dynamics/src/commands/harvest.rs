@@ -8,7 +8,9 @@ use anyhow::{bail, Context};
 use bae_dynamics::corpus::Corpus;
 use bae_dynamics::harvest::{harvest, HarvestSettings, Progress, WindowPlan};
 use bae_lm::select_hooks;
-use bae_train::store::{BosHandling, CorpusIdentity, ModelIdentity, StoreDtype, StoreSpec, StoreWriter};
+use bae_train::store::{
+    BosHandling, CorpusIdentity, ModelIdentity, SinkHandling, StoreDtype, StoreSpec, StoreWriter,
+};
 
 use crate::cli::harvest::FormatArg;
 use crate::cli::{DtypeArg, HarvestArgs, HarvestOptions, ModelArgs, StoreDtypeArg};
@@ -43,7 +45,7 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
     if !(shard_mb.is_finite() && shard_mb > 0.0) {
         bail!("--shard-mb must be a positive number of MiB, got {shard_mb}");
     }
-    let skip_bos = o.skip_bos.unwrap_or(false);
+    let keep_sinks = o.keep_sinks.unwrap_or(false);
     let dtype = match o.dtype.unwrap_or(StoreDtypeArg::F32) {
         StoreDtypeArg::F32 => StoreDtype::F32,
         StoreDtypeArg::F16 => StoreDtype::F16,
@@ -86,7 +88,8 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
             field: corpus.field().map(str::to_string),
         },
         context_length: ctx,
-        bos: BosHandling { prepended: bos.is_some(), skipped: skip_bos && bos.is_some() },
+        bos: BosHandling { prepended: bos.is_some() },
+        sinks: SinkHandling { excluded: !keep_sinks },
         tokens,
         shard_rows: ((shard_mb * (1 << 20) as f64) as usize / row_bytes).max(1),
     };
@@ -100,7 +103,8 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
         hooks,
         batch,
         windows: WindowPlan { context_length: ctx, bos },
-        skip_bos: skip_bos && bos.is_some(),
+        keep_sinks,
+        bos: bos.or(cfg.bos_token_id),
         dtype,
     };
     let mut display = ProgressDisplay::new(tokens, resumed_at);

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array};
+use bae_dynamics::entropy::HookGate;
 use bae_dynamics::icl::{measure_icl, plan, IclOptions, IclResult, Task};
 use bae_dynamics::model_identity;
 
@@ -16,9 +17,16 @@ fn nones<T: Clone>(k: usize) -> std::iter::RepeatN<Option<T>> {
     std::iter::repeat_n(None, k)
 }
 
-/// The table's columns: `aggregate` rows (per k and hook) then `sample` rows (per k and
-/// prompt), null where a column does not apply (README "Output tables").
-fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String, ArrayRef)> {
+/// The table's columns: `aggregate` rows (per k and hook, with the hook's gate) then
+/// `sample` rows (per k and prompt), null where a column does not apply (README
+/// "Output tables").
+fn columns(
+    run_id: &str,
+    model: &str,
+    task: &str,
+    r: &IclResult,
+    gates: &[HookGate],
+) -> Vec<(String, ArrayRef)> {
     let (a, s) = (&r.aggregates, &r.samples);
     let n = a.len() + s.len();
     let text = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))) };
@@ -26,7 +34,8 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
         Arc::new(UInt32Array::from(x.into_iter().map(|v| v.map(|v| v as u32)).collect::<Vec<_>>()))
     };
     let f64s = |x: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(x)) };
-    vec![
+    let hooks: Vec<Option<String>> = a.iter().map(|x| Some(x.hook.clone())).chain(nones(s.len())).collect();
+    let mut columns: Vec<(String, ArrayRef)> = vec![
         ("run_id".into(), text(run_id)),
         ("model".into(), text(model)),
         ("task".into(), text(task)),
@@ -37,17 +46,13 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
             )),
         ),
         ("demos".into(), u32s(a.iter().map(|x| Some(x.k)).chain(s.iter().map(|x| Some(x.k))).collect())),
-        (
-            "hook".into(),
-            Arc::new(StringArray::from(
-                a.iter().map(|x| Some(x.hook.clone())).chain(nones(s.len())).collect::<Vec<Option<String>>>(),
-            )),
-        ),
+        ("hook".into(), Arc::new(StringArray::from(hooks.clone()))),
         ("layer".into(), u32s(a.iter().map(|x| x.layer).chain(nones(s.len())).collect())),
-        (
-            "samples".into(),
-            Arc::new(UInt64Array::from_iter_values(a.iter().map(|x| x.samples).chain(s.iter().map(|_| 1)))),
-        ),
+    ];
+    columns.extend(measurement::state_columns(
+        &a.iter().map(|x| Some(x.states)).chain(s.iter().map(|_| Some(1))).collect::<Vec<_>>(),
+    ));
+    columns.extend(vec![
         ("entropy_bits".into(), f64s(a.iter().map(|x| Some(x.entropy_bits)).chain(nones(s.len())).collect())),
         (
             "bits_per_feature".into(),
@@ -93,11 +98,15 @@ fn columns(run_id: &str, model: &str, task: &str, r: &IclResult) -> Vec<(String,
             "prompt_tokens".into(),
             u32s(nones(a.len()).chain(s.iter().map(|x| Some(x.prompt_tokens))).collect()),
         ),
-    ]
+    ]);
+    columns.extend(measurement::gate_columns(&hooks, gates));
+    columns
 }
 
 pub fn run(args: &IclArgs) -> anyhow::Result<()> {
     let baes = measurement::open_selection(&args.baes)?;
+    let gates = baes.gates(args.baes.max_fvu);
+    measurement::report_gates(&gates);
     let task = Task::load(&args.task, args.template.as_deref())?;
     let sweep = plan(task.examples.len(), &args.demos, args.samples, args.seed)?;
     let model = load_model(&args.model)?;
@@ -115,8 +124,8 @@ pub fn run(args: &IclArgs) -> anyhow::Result<()> {
         "special_tokens": !args.no_bos, "batch": args.batch,
     });
     let identity = model_identity::describe(&model, &args.model.model)?;
-    let columns = columns(&run_id, &args.model.model, &task.template.name, &result);
-    measurement::write(&args.out, "bae.icl.v1", &run_id, &identity, &config, columns)?;
+    let columns = columns(&run_id, &args.model.model, &task.template.name, &result, &gates);
+    measurement::write(&args.out, "bae.icl.v1", &run_id, &identity, &config, &gates, columns)?;
     for k in &args.demos {
         if let Some(a) = result.aggregates.iter().find(|a| a.k == *k) {
             eprintln!("k = {k:>2}: accuracy {:.3}, mean label log-prob {:.3}", a.accuracy, a.label_logprob);

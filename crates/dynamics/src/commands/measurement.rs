@@ -6,9 +6,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow::array::ArrayRef;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use bae_dynamics::corpus::{Corpus, CorpusFormat};
-use bae_dynamics::entropy::BaeSet;
+use bae_dynamics::entropy::{log2_states, BaeSet, HookGate};
 use bae_dynamics::table::write_table;
 
 use crate::cli::harvest::FormatArg;
@@ -16,7 +18,75 @@ use crate::cli::inputs::{BaeSelection, PromptSetArgs};
 
 /// The autoencoders a command's --baes and --hooks select.
 pub fn open_selection(selection: &BaeSelection) -> anyhow::Result<BaeSet> {
+    if !(selection.max_fvu.is_finite() && selection.max_fvu > 0.0) {
+        anyhow::bail!("--max-fvu must be a positive number, got {}", selection.max_fvu);
+    }
     open_baes(&selection.baes, &selection.hooks)
+}
+
+/// `states` (how many hidden states a row pools) and `log2_states` (the most bits that
+/// many samples can resolve: an entropy above it is bounded by the sample, not the
+/// model), null where a row pools none.
+pub fn state_columns(states: &[Option<u64>]) -> Vec<(String, ArrayRef)> {
+    vec![
+        ("states".into(), Arc::new(UInt64Array::from(states.to_vec())) as ArrayRef),
+        (
+            "log2_states".into(),
+            Arc::new(Float64Array::from(states.iter().map(|s| s.map(log2_states)).collect::<Vec<_>>())),
+        ),
+    ]
+}
+
+/// The gate of each row's hook (null for rows without a hook): the autoencoder's
+/// validation FVU, dead and constant features, training rows, and `quality`.
+pub fn gate_columns(hooks: &[Option<String>], gates: &[HookGate]) -> Vec<(String, ArrayRef)> {
+    let gate = |h: &Option<String>| h.as_ref().and_then(|h| gates.iter().find(|g| &g.hook == h));
+    let row_gates: Vec<Option<&HookGate>> = hooks.iter().map(gate).collect();
+    let u32s = |f: &dyn Fn(&HookGate) -> Option<usize>| -> ArrayRef {
+        Arc::new(UInt32Array::from(
+            row_gates.iter().map(|g| g.and_then(f).map(|v| v as u32)).collect::<Vec<_>>(),
+        ))
+    };
+    vec![
+        (
+            "bae_val_fvu".into(),
+            Arc::new(Float64Array::from(
+                row_gates.iter().map(|g| g.and_then(|g| g.val_fvu)).collect::<Vec<_>>(),
+            )),
+        ),
+        ("bae_dead".into(), u32s(&|g| g.dead)),
+        ("bae_constant".into(), u32s(&|g| g.constant)),
+        (
+            "bae_train_rows".into(),
+            Arc::new(UInt64Array::from(
+                row_gates.iter().map(|g| g.and_then(|g| g.train_rows)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "quality".into(),
+            Arc::new(StringArray::from(
+                row_gates.iter().map(|g| g.map(|g| g.verdict.name())).collect::<Vec<Option<&str>>>(),
+            )),
+        ),
+    ]
+}
+
+/// Prints every gate, and a warning naming the hooks that fail theirs.
+pub fn report_gates(gates: &[HookGate]) {
+    for g in gates {
+        eprintln!("gate {}", g.describe());
+    }
+    let failing: Vec<&str> = gates
+        .iter()
+        .filter(|g| g.verdict == bae_dynamics::entropy::Verdict::Fail)
+        .map(|g| g.hook.as_str())
+        .collect();
+    if !failing.is_empty() {
+        eprintln!(
+            "warning: {} fail their quality gate; their rows say quality = \"fail\" and are not measurements",
+            failing.join(", ")
+        );
+    }
 }
 
 /// The prompts a command's prompt-set flags name.
@@ -101,13 +171,15 @@ pub fn folder_run_id(out: &Path, fallback: &str) -> String {
     out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| fallback.into())
 }
 
-/// Writes a measurement table of `format` with the metadata every table carries.
+/// Writes a measurement table of `format` with the metadata every table carries,
+/// the gates of the hooks it measured among them.
 pub fn write(
     out: &Path,
     format: &str,
     run_id: &str,
     model: &serde_json::Value,
     config: &serde_json::Value,
+    gates: &[HookGate],
     columns: Vec<(String, ArrayRef)>,
 ) -> anyhow::Result<()> {
     let metadata = [
@@ -116,6 +188,7 @@ pub fn write(
         ("run_id", run_id.to_string()),
         ("model", model.to_string()),
         ("config", config.to_string()),
+        ("gates", serde_json::to_string(gates)?),
     ];
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

@@ -30,6 +30,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         bail!("{file}: [run] needs `hooks`, the hook points to train BAEs on");
     }
     let Some(model) = config.harvest.model.clone() else { bail!("{file}: [harvest] needs `model`") };
+    let max_fvu = config.run.max_fvu.unwrap_or(bae_dynamics::entropy::DEFAULT_MAX_FVU);
+    if !(max_fvu.is_finite() && max_fvu > 0.0) {
+        bail!("{file}: [run] `max_fvu` = {max_fvu}, expected a positive number");
+    }
     for (field, set) in [
         ("acts", config.train.acts.is_some()),
         ("hook", config.train.hook.is_some()),
@@ -102,7 +106,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             let e = &config.entropy;
             crate::commands::entropy::run(&EntropyArgs {
                 model: model_args.clone(),
-                baes: BaeSelection { baes: baes.clone(), hooks: None },
+                baes: BaeSelection { baes: baes.clone(), hooks: None, max_fvu },
                 prompts: PromptSetArgs {
                     prompts: prompts.clone(),
                     format: e.format,
@@ -112,6 +116,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 no_bos: false,
                 batch: e.batch.unwrap_or(8),
                 per_prompt: e.per_prompt,
+                max_tokens: e.max_tokens,
                 run_id: Some(run_id(&out)),
                 out: entropy.clone(),
             })?;
@@ -130,7 +135,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             let c = &config.icl;
             crate::commands::icl::run(&IclArgs {
                 model: model_args.clone(),
-                baes: BaeSelection { baes: baes.clone(), hooks: None },
+                baes: BaeSelection { baes: baes.clone(), hooks: None, max_fvu },
                 task: task.clone(),
                 template: None,
                 demos: c.demos.clone().unwrap_or_else(|| vec![0, 1, 2, 4, 8, 16]),
@@ -176,6 +181,29 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         charts.len(),
         plots.display()
     );
+    summarize_gates(&baes, max_fvu)
+}
+
+/// The closing summary: every hook's gate, and the hooks that fail theirs by name.
+fn summarize_gates(baes: &Path, max_fvu: f64) -> anyhow::Result<()> {
+    let gates = bae_dynamics::entropy::BaeSet::open(baes)?.gates(max_fvu);
+    eprintln!("quality gates (validation FVU ≤ {max_fvu}):");
+    for g in &gates {
+        eprintln!("  {}", g.describe());
+    }
+    let failing: Vec<&str> = gates
+        .iter()
+        .filter(|g| g.verdict != bae_dynamics::entropy::Verdict::Pass)
+        .map(|g| g.hook.as_str())
+        .collect();
+    if failing.is_empty() {
+        eprintln!("every hook passes its gate");
+    } else {
+        eprintln!(
+            "FAILING their gate: {} — their rows are marked quality = \"fail\" and greyed in the plots; they are not measurements",
+            failing.join(", ")
+        );
+    }
     Ok(())
 }
 

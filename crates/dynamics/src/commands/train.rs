@@ -88,7 +88,7 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
     trainer.source_model = source_model;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
-        "training {} d = {} -> d' = {} on {} rows ({described}), {} epochs, on {}",
+        "training {} d = {} -> d' = {} on {} rows ({described}, {} for validation), {}, inputs times {:.4e}, on {}",
         match trainer.model.architecture {
             bae_train::config::Architecture::Binary => "a BAE".to_string(),
             other => format!("a {} SAE", other.name()),
@@ -96,7 +96,12 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         trainer.model.d,
         trainer.model.d_hidden,
         source.rows(),
-        trainer.config.epochs,
+        trainer.val_rows,
+        match trainer.config.patience {
+            Some(p) => format!("at most {} epochs (patience {p})", trainer.config.epochs),
+            None => format!("{} epochs", trainer.config.epochs),
+        },
+        trainer.model.input_scale,
         trainer.device_description()
     );
     let metadata = vec![
@@ -106,9 +111,12 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         ("rows", source.rows().to_string()),
     ];
     let mut display = EpochDisplay::new(trainer.config.epochs as u64, trainer.epochs_done as u64);
-    trainer.run(source.as_ref(), Some(&out), &mut |t| {
-        write_training_log(&out.join(LOG_FILE), &t.history, &metadata)
-            .map_err(|e| bae_train::TrainError::Input(e.to_string()))?;
+    trainer.run(source.as_ref(), Some(&out), &mut |t, checkpointed| {
+        // Only beside a checkpoint: the log never describes epochs a resume would redo.
+        if checkpointed {
+            write_training_log(&out.join(LOG_FILE), &t.history, &metadata)
+                .map_err(|e| bae_train::TrainError::Input(e.to_string()))?;
+        }
         display.update(t);
         Ok(())
     })?;
@@ -118,6 +126,14 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
 }
 
 fn report(trainer: &Trainer, out: &Path) {
+    if trainer.stopped_early() {
+        eprintln!(
+            "stopped early after {} epochs: the validation loss improved by less than {} for {} epochs",
+            trainer.epochs_done,
+            trainer.config.min_improvement,
+            trainer.config.patience.unwrap_or(0)
+        );
+    }
     if let Some(m) = trainer.history.iter().rev().find(|m| m.split == Split::Val) {
         eprintln!(
             "epoch {}: val MSE {:.5}, FVU {:.4}, entropy {:.2} bits ({:.4}/feature), L0 {:.2}, dead {}, dense {}",
@@ -158,7 +174,7 @@ impl EpochDisplay {
                 bar.set_position(t.epochs_done as u64);
                 bar.set_message(msg);
             }
-            None if self.last.elapsed() >= Duration::from_secs(10) || t.epochs_done == t.config.epochs => {
+            None if self.last.elapsed() >= Duration::from_secs(10) || t.finished() => {
                 self.last = Instant::now();
                 eprintln!("train: epoch {}/{}  {msg}", t.epochs_done, t.config.epochs);
             }

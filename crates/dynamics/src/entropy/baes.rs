@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bae_lm::{glob_match, DecoderConfig, HookPoint};
 use bae_train::bae::Autoencoder;
-use bae_train::checkpoint::CFG_FILE;
+use bae_train::checkpoint::{Quality, CFG_FILE};
 use bae_train::store::ModelIdentity;
 
 use crate::error::{DynamicsError, Result};
@@ -22,6 +22,8 @@ pub struct HookBae {
     pub model: Autoencoder,
     /// The model whose activations it was trained on, when recorded.
     pub trained_on: Option<ModelIdentity>,
+    /// What its last validation pass measured (cfg.json's `quality`), when recorded.
+    pub quality: Option<Quality>,
 }
 
 /// The BAEs of a folder, in hook order.
@@ -55,7 +57,8 @@ fn open_one(dir: &Path) -> Result<HookBae> {
         }
     };
     let model = Autoencoder::from_saelens(dir)?;
-    Ok(HookBae { hook, dir: dir.to_path_buf(), model, trained_on })
+    let quality = Quality::read(dir)?;
+    Ok(HookBae { hook, dir: dir.to_path_buf(), model, trained_on, quality })
 }
 
 impl BaeSet {
@@ -125,12 +128,21 @@ impl BaeSet {
         Ok(self)
     }
 
-    /// Hook, folder and width of every BAE, for a table's metadata.
+    /// Hook, folder, width and quality of every BAE, for a table's metadata.
     pub fn describe(&self) -> serde_json::Value {
         self.baes
             .iter()
-            .map(|b| serde_json::json!({"hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden}))
+            .map(|b| {
+                serde_json::json!({
+                    "hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden, "quality": b.quality,
+                })
+            })
             .collect()
+    }
+
+    /// Every BAE's gate at threshold `max_fvu`, in hook order.
+    pub fn gates(&self, max_fvu: f64) -> Vec<super::gate::HookGate> {
+        self.baes.iter().map(|b| super::gate::HookGate::of(b, max_fvu)).collect()
     }
 
     /// The hook points read, in order.

@@ -20,6 +20,9 @@ pub struct EntropyOptions {
     pub batch: usize,
     /// Also one row per (prompt, hook): the entropy of that prompt's token states.
     pub per_prompt: bool,
+    /// Keep only each prompt's first this many tokens (special tokens included), so
+    /// long documents can serve as prompts; None keeps them whole.
+    pub max_tokens: Option<usize>,
 }
 
 /// One measurement: the entropy of a set of hidden states at one hook point.
@@ -36,8 +39,8 @@ pub struct EntropyRow {
     pub position: Option<usize>,
     /// 0-based prompt number (for per-prompt rows).
     pub prompt: Option<usize>,
-    /// States in the set.
-    pub samples: u64,
+    /// Hidden states pooled in the set (N; log2 N bounds the bits they can resolve).
+    pub states: u64,
     /// Σ_j h(p̂_j), bits.
     pub entropy_bits: f64,
     /// entropy_bits / d'.
@@ -60,7 +63,7 @@ fn row(
         scope,
         position,
         prompt,
-        samples: counts.rows,
+        states: counts.rows,
         entropy_bits: h,
         bits_per_feature: h / counts.ones.len().max(1) as f64,
         active_fraction: counts.active_fraction(),
@@ -90,6 +93,29 @@ pub fn tokenize(model: &Model, prompts: &[String], special_tokens: bool) -> Resu
         .collect()
 }
 
+/// Token ids of `prompts`, each cut to its first `max` tokens.
+fn truncated(model: &Model, prompts: &[String], special_tokens: bool, max: usize) -> Result<Vec<Vec<u32>>> {
+    let tokenizer = model.tokenizer()?;
+    if max > model.config().max_position_embeddings {
+        return Err(DynamicsError::Input(format!(
+            "--max-tokens {max} exceeds the model's context of {}",
+            model.config().max_position_embeddings
+        )));
+    }
+    prompts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut ids = tokenizer.encode(text, special_tokens)?;
+            if ids.is_empty() {
+                return Err(DynamicsError::Input(format!("prompt {i} has no tokens")));
+            }
+            ids.truncate(max);
+            Ok(ids)
+        })
+        .collect()
+}
+
 /// Entropy rows for `prompts`: per (hook, position) over all prompts long enough to
 /// have that position, in hook then position order; then per (prompt, hook) if asked.
 /// `on_batch` sees how many prompts are done.
@@ -104,7 +130,13 @@ pub fn measure_prompts(
         return Err(DynamicsError::Input("--batch must be at least 1".into()));
     }
     baes.check_model(model.config())?;
-    let ids = tokenize(model, prompts, options.special_tokens)?;
+    if options.max_tokens == Some(0) {
+        return Err(DynamicsError::Input("--max-tokens must be at least 1".into()));
+    }
+    let ids = match options.max_tokens {
+        Some(n) => truncated(model, prompts, options.special_tokens, n)?,
+        None => tokenize(model, prompts, options.special_tokens)?,
+    };
     let hooks = baes.hooks();
     let device = model.decoder.device().clone();
     let mut per_position: Vec<Vec<CodeCounts>> = vec![Vec::new(); hooks.len()];

@@ -303,8 +303,12 @@ mod tests {
             let out = model.decoder.forward(&batch, &logits_free).unwrap();
             let acts =
                 out.activations[&bae.hook].get(0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (pos, row) in acts.chunks(ae.d).enumerate() {
-                all.push((doc as u64, pos as u32, ae.encode(row)));
+            // Encoded as one matrix per document, as the fast path does: a GEMM's
+            // rounding depends on its shape (a single row takes another kernel), and a
+            // ReLU score or a code at a pre-activation near 0 would follow it.
+            let codes = ae.encode(&acts);
+            for (pos, row) in codes.chunks(ae.d_hidden).enumerate() {
+                all.push((doc as u64, pos as u32, row.to_vec()));
             }
         }
         let n = all.len() as f64;
@@ -374,6 +378,7 @@ mod tests {
                 dir: dir.path().into(),
                 model: Autoencoder::new(&config, cfg.hidden_size),
                 trained_on: None,
+                quality: None,
             };
             let options = FeatureOptions {
                 top_features: 4,
@@ -389,17 +394,24 @@ mod tests {
             assert_eq!(set.active, active, "{architecture:?}");
             assert_eq!(set.assigned, assigned, "{architecture:?}");
             assert_eq!(set.assigned.iter().sum::<u64>(), set.tokens_seen * 4, "every token fills its four");
+            // Same tokens in the same order; scores equal to rounding.
+            let same = |got: &[FeatureSample], want: &[(u64, u32, f32)], what: &str| {
+                let got: Vec<(u64, u32, f32)> = got
+                    .iter()
+                    .map(|s| (set.tokens[s.token].doc, set.tokens[s.token].position, s.score))
+                    .collect();
+                assert_eq!(got.len(), want.len(), "{architecture:?} {what}: {got:?} vs {want:?}");
+                for (g, w) in got.iter().zip(want) {
+                    assert_eq!((g.0, g.1), (w.0, w.1), "{architecture:?} {what}: {got:?} vs {want:?}");
+                    assert!(
+                        (g.2 - w.2).abs() <= 1e-5 * w.2.abs().max(1.0),
+                        "{architecture:?} {what}: {g:?} vs {w:?}"
+                    );
+                }
+            };
             for (j, expected) in samples.iter().enumerate() {
-                let got: Vec<(u64, u32, f32)> = set.samples[j]
-                    .iter()
-                    .map(|s| (set.tokens[s.token].doc, set.tokens[s.token].position, s.score))
-                    .collect();
-                assert_eq!(&got, expected, "{architecture:?} feature {j}");
-                let got: Vec<(u64, u32, f32)> = set.top[j]
-                    .iter()
-                    .map(|s| (set.tokens[s.token].doc, set.tokens[s.token].position, s.score))
-                    .collect();
-                assert_eq!(got, top[j], "{architecture:?} feature {j}: top tokens");
+                same(&set.samples[j], expected, &format!("feature {j}"));
+                same(&set.top[j], &top[j], &format!("feature {j}: top tokens"));
             }
             let live = (0..96).filter(|&j| set.class(j) == "live").count();
             assert_eq!(live + set.stats.dead + set.stats.dense, 96);

@@ -27,8 +27,12 @@ pub struct HarvestSettings {
     pub batch: usize,
     /// Windowing.
     pub windows: WindowPlan,
-    /// Leave rows at BOS positions out of the store.
-    pub skip_bos: bool,
+    /// Store the attention-sink rows too: position 0 of every window and every row of
+    /// the BOS token (`bos`). By default they are left out (see
+    /// [`bae_train::store::SinkHandling`]); the model sees those tokens either way.
+    pub keep_sinks: bool,
+    /// The BOS token id, whose rows are sinks wherever they occur.
+    pub bos: Option<u32>,
     /// Storage dtype.
     pub dtype: StoreDtype,
 }
@@ -100,9 +104,9 @@ pub fn harvest(
         }
         let take = pending.len().min(settings.batch);
         let batch: Vec<Window> = pending.drain(..take).collect();
-        let rows_in_batch: u64 = batch.iter().map(|w| rows_of(w, settings.skip_bos) as u64).sum();
+        let rows_in_batch: u64 = batch.iter().map(|w| stored_positions(w, settings).len() as u64).sum();
         if rows_in_batch <= to_skip {
-            // Stored by the run being resumed.
+            // Stored by the run being resumed (or nothing to store: sinks only).
             to_skip -= rows_in_batch;
             continue;
         }
@@ -126,7 +130,11 @@ pub fn harvest(
         return Err(DynamicsError::Input(format!(
             "corpus {} has no text to harvest (every document is empty{})",
             corpus.path().display(),
-            if settings.skip_bos { " or holds only the BOS row, which --skip-bos drops" } else { "" }
+            if settings.keep_sinks {
+                ""
+            } else {
+                " or holds only a window's first token, an attention sink left out without --keep-sinks"
+            }
         )));
     }
     let index = writer.finish()?;
@@ -134,9 +142,12 @@ pub fn harvest(
     Ok(summary)
 }
 
-/// Rows a window contributes.
-fn rows_of(window: &Window, skip_bos: bool) -> usize {
-    window.tokens.len() - usize::from(window.bos && skip_bos)
+/// Positions of a window whose rows are stored: all of them with `keep_sinks`, else all
+/// but position 0 and the BOS token's.
+fn stored_positions(window: &Window, settings: &HarvestSettings) -> Vec<usize> {
+    (0..window.tokens.len())
+        .filter(|&p| settings.keep_sinks || (p > 0 && Some(window.tokens[p]) != settings.bos))
+        .collect()
 }
 
 /// One forward pass over a batch of windows, giving its rows for every hook point.
@@ -146,22 +157,28 @@ fn run_batch(model: &Model, windows: &[Window], settings: &HarvestSettings) -> R
     let out = model.decoder.forward(&batch, &ForwardRequest::capture(&settings.hooks))?;
     let mut rows =
         RowBatch { activations: Vec::new(), doc: vec![], window: vec![], position: vec![], token_id: vec![] };
-    for w in windows {
-        let first = usize::from(w.bos && settings.skip_bos);
-        for (position, &token) in w.tokens.iter().enumerate().skip(first) {
+    let kept: Vec<Vec<usize>> = windows.iter().map(|w| stored_positions(w, settings)).collect();
+    for (w, positions) in windows.iter().zip(&kept) {
+        for &position in positions {
             rows.doc.push(w.doc);
             rows.window.push(w.window);
             rows.position.push(position as u32);
-            rows.token_id.push(token);
+            rows.token_id.push(w.tokens[position]);
         }
     }
     for hook in &settings.hooks {
         let acts = &out.activations[hook];
         let mut pieces = Vec::with_capacity(windows.len());
-        for (b, w) in windows.iter().enumerate() {
-            let first = usize::from(w.bos && settings.skip_bos);
+        for (b, positions) in kept.iter().enumerate() {
+            if positions.is_empty() {
+                continue;
+            }
             let unpadded = batch.unpad(acts, b)?;
-            pieces.push(unpadded.narrow(0, first, w.tokens.len() - first)?);
+            // Almost always one contiguous run (1..len); a BOS token inside a
+            // window splits it.
+            let index: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
+            let index = Tensor::from_vec(index, positions.len(), unpadded.device())?;
+            pieces.push(unpadded.index_select(&index, 0)?);
         }
         let matrix = Tensor::cat(&pieces, 0)?;
         rows.activations.push(to_store_dtype(&matrix, settings.dtype, hook)?);

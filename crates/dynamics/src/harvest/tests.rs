@@ -6,8 +6,8 @@ use std::path::Path;
 use bae_lm::testing::{random_weights, tiny_config, write_hf_dir};
 use bae_lm::{Batch, Family, ForwardRequest, HookPoint, LoadOptions, Model};
 use bae_train::store::{
-    ActivationStore, BosHandling, CorpusIdentity, ModelIdentity, RowSource, StoreDtype, StoreSpec,
-    StoreWriter,
+    ActivationStore, BosHandling, CorpusIdentity, ModelIdentity, RowSource, SinkHandling, StoreDtype,
+    StoreSpec, StoreWriter,
 };
 use candle_core::Device;
 
@@ -26,17 +26,19 @@ fn setup(dir: &Path) -> (Model, Corpus) {
     (model, corpus)
 }
 
-fn settings(skip_bos: bool) -> HarvestSettings {
+/// Windows of 6 tokens with BOS id 1 prepended; sinks left out unless `keep_sinks`.
+fn settings(keep_sinks: bool) -> HarvestSettings {
     HarvestSettings {
         hooks: vec![HookPoint::ResidPost(0), HookPoint::ResidMid(1)],
         batch: 3,
         windows: WindowPlan { context_length: 6, bos: Some(1) },
-        skip_bos,
+        keep_sinks,
+        bos: Some(1),
         dtype: StoreDtype::F32,
     }
 }
 
-fn spec(tokens: u64, skip_bos: bool, corpus: &Corpus) -> StoreSpec {
+fn spec(tokens: u64, keep_sinks: bool, corpus: &Corpus) -> StoreSpec {
     StoreSpec {
         model: ModelIdentity {
             spec: "tiny".into(),
@@ -55,7 +57,8 @@ fn spec(tokens: u64, skip_bos: bool, corpus: &Corpus) -> StoreSpec {
             field: None,
         },
         context_length: 6,
-        bos: BosHandling { prepended: true, skipped: skip_bos },
+        bos: BosHandling { prepended: true },
+        sinks: SinkHandling { excluded: !keep_sinks },
         tokens,
         shard_rows: 7,
     }
@@ -65,19 +68,21 @@ fn spec(tokens: u64, skip_bos: bool, corpus: &Corpus) -> StoreSpec {
 fn stored_rows_equal_the_decoder_run_on_each_window() {
     let dir = tempfile::tempdir().unwrap();
     let (model, corpus) = setup(dir.path());
-    for skip_bos in [false, true] {
-        let out = dir.path().join(format!("store-{skip_bos}"));
-        let writer = StoreWriter::create(&out, spec(1000, skip_bos, &corpus)).unwrap();
-        let summary = harvest(&model, &corpus, &settings(skip_bos), writer, &mut |_| {}).unwrap();
+    for keep_sinks in [true, false] {
+        let out = dir.path().join(format!("store-{keep_sinks}"));
+        let writer = StoreWriter::create(&out, spec(1000, keep_sinks, &corpus)).unwrap();
+        let summary = harvest(&model, &corpus, &settings(keep_sinks), writer, &mut |_| {}).unwrap();
         assert!(summary.corpus_exhausted);
         let store = ActivationStore::open(&out).unwrap();
         let tok = model.tokenizer().unwrap();
         let windows: usize = DOCS.iter().map(|d| tok.encode(d, false).unwrap().len().div_ceil(5)).sum();
-        let tokens: usize = DOCS.iter().map(|d| tok.encode(d, false).unwrap().len()).sum();
-        let want_rows = tokens + if skip_bos { 0 } else { windows };
-        assert_eq!(store.index().rows as usize, want_rows, "skip_bos {skip_bos}");
+        let ids: Vec<u32> = DOCS.iter().flat_map(|d| tok.encode(d, false).unwrap()).collect();
+        // Without sinks: every content token but those that are the BOS id.
+        let content = ids.iter().filter(|&&t| t != 1).count();
+        let want_rows = if keep_sinks { ids.len() + windows } else { content };
+        assert_eq!(store.index().rows as usize, want_rows, "keep_sinks {keep_sinks}");
 
-        for (h, hook) in settings(skip_bos).hooks.iter().enumerate() {
+        for (h, hook) in settings(keep_sinks).hooks.iter().enumerate() {
             let source = store.hook(&store.index().spec.hooks[h]).unwrap();
             let mut row = 0;
             for shard_no in 0..source.chunks() {
@@ -97,8 +102,9 @@ fn stored_rows_equal_the_decoder_run_on_each_window() {
                     let mut tokens = vec![1];
                     tokens.extend_from_slice(&ids[w * 5..ids.len().min(w * 5 + 5)]);
                     assert_eq!(tokens[position[i] as usize], token[i]);
-                    if skip_bos {
-                        assert_ne!(position[i], 0, "a BOS row was stored");
+                    if !keep_sinks {
+                        assert_ne!(position[i], 0, "a position-0 row was stored");
+                        assert_ne!(token[i], 1, "a BOS row was stored");
                     }
                     let out = model
                         .decoder
@@ -122,6 +128,29 @@ fn stored_rows_equal_the_decoder_run_on_each_window() {
             assert_eq!(row, want_rows);
         }
     }
+}
+
+#[test]
+fn without_a_bos_the_first_token_of_every_window_is_the_sink_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, corpus) = setup(dir.path());
+    let mut plain = settings(false);
+    plain.windows.bos = None;
+    plain.bos = None;
+    let out = dir.path().join("store");
+    let mut s = spec(1000, false, &corpus);
+    s.bos.prepended = false;
+    harvest(&model, &corpus, &plain, StoreWriter::create(&out, s).unwrap(), &mut |_| {}).unwrap();
+    let store = ActivationStore::open(&out).unwrap();
+    let tok = model.tokenizer().unwrap();
+    let lengths: Vec<usize> = DOCS.iter().map(|d| tok.encode(d, false).unwrap().len()).collect();
+    // Windows of 6 content tokens: each loses its first.
+    let want: usize = lengths.iter().map(|&n| n - n.div_ceil(6)).sum();
+    assert_eq!(store.index().rows as usize, want);
+    let fields =
+        candle_core::safetensors::load(out.join(&store.index().shards[0].file), &Device::Cpu).unwrap();
+    let positions = fields["position"].to_vec1::<u32>().unwrap();
+    assert!(positions.iter().all(|&p| p > 0) && positions.contains(&1), "{positions:?}");
 }
 
 #[test]

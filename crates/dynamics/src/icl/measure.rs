@@ -33,8 +33,8 @@ pub struct IclAggregate {
     pub hook: String,
     /// Its block.
     pub layer: Option<usize>,
-    /// Prompts pooled.
-    pub samples: u64,
+    /// Prompts pooled: one state each (N; log2 N bounds the bits they can resolve).
+    pub states: u64,
     /// Feature-set entropy of the last-prompt-token states, bits.
     pub entropy_bits: f64,
     /// entropy_bits / d'.
@@ -199,7 +199,7 @@ pub fn measure_icl(
                 k,
                 hook: bae.hook.to_string(),
                 layer: bae.hook.layer(),
-                samples: c.rows,
+                states: c.rows,
                 entropy_bits: bits,
                 bits_per_feature: bits / bae.model.d_hidden as f64,
                 active_fraction: c.active_fraction(),

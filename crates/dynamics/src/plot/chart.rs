@@ -11,6 +11,19 @@ use plotters::style::FontStyle;
 
 use crate::error::{DynamicsError, Result};
 
+/// How a line is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeriesStyle {
+    /// A coloured line with markers.
+    #[default]
+    Normal,
+    /// Grey and dashed: a hook whose autoencoder fails its quality gate, shown so the
+    /// reader sees it is there but not as a finding.
+    Failing,
+    /// Black and dashed: a bound, such as log2 of the number of states.
+    Bound,
+}
+
 /// One line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -18,6 +31,15 @@ pub struct Series {
     pub label: String,
     /// (x, y) points in x order; NaN y values are skipped.
     pub points: Vec<(f64, f64)>,
+    /// How it is drawn.
+    pub style: SeriesStyle,
+}
+
+impl Series {
+    /// A normal line.
+    pub fn new(label: String, points: Vec<(f64, f64)>) -> Self {
+        Self { label, points, style: SeriesStyle::Normal }
+    }
 }
 
 /// One panel.
@@ -97,20 +119,37 @@ fn draw_panel<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| e.to_string())?;
-    let n = chart.series.len();
+    // Colours go to the normal lines only, so greyed ones do not shift the gradient.
+    let n = chart.series.iter().filter(|s| s.style == SeriesStyle::Normal).count();
     let every = n.div_ceil(MAX_LEGEND).max(1);
     let mut labelled = false;
-    for (i, s) in chart.series.iter().enumerate() {
-        let style = colour(i, n).stroke_width(2);
+    let mut normal = 0;
+    for s in &chart.series {
         let points: Vec<(f64, f64)> =
             s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-        let drawn = c.draw_series(LineSeries::new(points.clone(), style)).map_err(|e| e.to_string())?;
-        if !s.label.is_empty() && (i % every == 0 || i + 1 == n) {
+        let colour: RGBAColor = match s.style {
+            SeriesStyle::Normal => {
+                normal += 1;
+                colour(normal - 1, n).to_rgba()
+            }
+            SeriesStyle::Failing => RGBColor(150, 150, 150).to_rgba(),
+            SeriesStyle::Bound => BLACK.to_rgba(),
+        };
+        let style = colour.stroke_width(2);
+        let drawn = match s.style {
+            SeriesStyle::Normal => c.draw_series(LineSeries::new(points.clone(), style)),
+            SeriesStyle::Failing | SeriesStyle::Bound => {
+                c.draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let in_legend = s.style != SeriesStyle::Normal || (normal - 1) % every == 0 || normal == n;
+        if !s.label.is_empty() && in_legend {
             labelled = true;
             drawn.label(&s.label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
         }
-        if points.len() <= 40 {
-            c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour(i, n).filled())))
+        if points.len() <= 40 && s.style != SeriesStyle::Bound {
+            c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
                 .map_err(|e| e.to_string())?;
         }
     }

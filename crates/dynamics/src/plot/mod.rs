@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use bae_lm::HookPoint;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-pub use chart::{draw, LineChart, Series};
+pub use chart::{draw, LineChart, Series, SeriesStyle};
 
 use crate::error::{DynamicsError, Result};
 
@@ -117,6 +117,20 @@ impl Table {
             .ok_or_else(|| DynamicsError::Input(format!("the table has no column `{name}`")))
     }
 
+    /// Whether each row's hook fails its quality gate (tables without a `quality`
+    /// column, written before gates existed, fail nothing).
+    fn failing(&self) -> Vec<bool> {
+        match self.strings.get("quality") {
+            Some(q) => q.iter().map(|v| v.as_deref() == Some("fail")).collect(),
+            None => vec![false; self.rows],
+        }
+    }
+
+    /// The states each row pools (`states`; `samples` in tables written before it).
+    fn states(&self) -> Result<&[f64]> {
+        self.number("states").or_else(|_| self.number("samples"))
+    }
+
     fn string(&self, name: &str) -> Result<&[Option<String>]> {
         self.strings
             .get(name)
@@ -157,7 +171,7 @@ fn grouped(rows: impl Iterator<Item = (String, f64, f64)>) -> BTreeMap<String, V
 /// Position rows reached by enough prompts to mean something: at least a quarter of
 /// the most-reached position's count, and at least 2 (one state always has 0 bits).
 fn well_sampled(t: &Table) -> Result<Vec<bool>> {
-    let (scopes, samples) = (t.string("scope")?, t.number("samples")?);
+    let (scopes, samples) = (t.string("scope")?, t.states()?);
     let is_position = |i: usize| scopes[i].as_deref() == Some("position");
     let most = (0..t.rows).filter(|&i| is_position(i)).map(|i| samples[i]).fold(0.0, f64::max);
     let floor = (most / 4.0).max(2.0);
@@ -167,9 +181,10 @@ fn well_sampled(t: &Table) -> Result<Vec<bool>> {
 fn by_layer(t: &Table) -> Result<Vec<LineChart>> {
     let (hooks, positions, bits) = (t.string("hook")?, t.number("position")?, t.number("entropy_bits")?);
     let keep = well_sampled(t)?;
+    let failing = t.failing();
     let mut series = Vec::new();
     for &(lo, hi) in &BUCKETS {
-        let rows = (0..t.rows).filter(|&i| keep[i]).filter_map(|i| {
+        let rows = (0..t.rows).filter(|&i| keep[i] && !failing[i]).filter_map(|i| {
             let p = positions[i] as usize;
             let d = depth(hooks[i].as_deref()?)?;
             (lo..=hi).contains(&p).then(|| (String::new(), d, bits[i]))
@@ -180,8 +195,20 @@ fn by_layer(t: &Table) -> Result<Vec<LineChart>> {
                 (lo, usize::MAX) => format!("positions {lo}+"),
                 (lo, hi) => format!("positions {lo}–{hi}"),
             };
-            series.push(Series { label, points });
+            series.push(Series::new(label, points));
         }
+    }
+    // Failing hooks: their mean over positions 1+, grey, so the gap in a line is explained.
+    let failed = (0..t.rows).filter(|&i| keep[i] && failing[i] && positions[i] >= 1.0).filter_map(|i| {
+        let d = depth(hooks[i].as_deref()?)?;
+        Some((String::new(), d, bits[i]))
+    });
+    for (_, points) in grouped(failed) {
+        series.push(Series {
+            label: "hooks failing their quality gate (positions 1+)".into(),
+            points,
+            style: SeriesStyle::Failing,
+        });
     }
     Ok(vec![LineChart {
         title: "Feature-set entropy by depth (positions reached by ≥ 1/4 of the prompts)".into(),
@@ -195,10 +222,44 @@ fn hook_order(hook: &str) -> (i64, String) {
     ((depth(hook).unwrap_or(f64::MAX) * 10.0) as i64, hook.to_string())
 }
 
-fn per_hook_series(groups: BTreeMap<String, Vec<(f64, f64)>>) -> Vec<Series> {
+/// One line per hook in depth order; hooks in `failing` grey and labelled so.
+fn per_hook_series(groups: BTreeMap<String, Vec<(f64, f64)>>, failing: &[String]) -> Vec<Series> {
     let mut hooks: Vec<_> = groups.into_iter().collect();
     hooks.sort_by_key(|(h, _)| hook_order(h));
-    hooks.into_iter().map(|(label, points)| Series { label, points }).collect()
+    hooks
+        .into_iter()
+        .map(|(hook, points)| match failing.contains(&hook) {
+            true => Series { label: format!("{hook} (fails its gate)"), points, style: SeriesStyle::Failing },
+            false => Series::new(hook, points),
+        })
+        .collect()
+}
+
+/// The hooks whose rows say they fail their gate.
+fn failing_hooks(t: &Table) -> Result<Vec<String>> {
+    let hooks = t.string("hook")?;
+    let failing = t.failing();
+    let mut out: Vec<String> = (0..t.rows).filter(|&i| failing[i]).filter_map(|i| hooks[i].clone()).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// log2 of the states pooled at each x (the most bits that many samples can resolve),
+/// from the rows `rows`, as a dashed bound.
+fn resolution_bound(t: &Table, x: &[f64], rows: impl Iterator<Item = usize>) -> Result<Series> {
+    let states = t.states()?;
+    let mut by_x: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for i in rows {
+        let bound = if states[i] > 1.0 { states[i].log2() } else { 0.0 };
+        let e = by_x.entry((x[i] * 1000.0).round() as i64).or_insert((x[i], bound));
+        e.1 = e.1.max(bound);
+    }
+    Ok(Series {
+        label: "log2(states): the most bits the sample resolves".into(),
+        points: by_x.into_values().collect(),
+        style: SeriesStyle::Bound,
+    })
 }
 
 fn by_position(t: &Table) -> Result<Vec<LineChart>> {
@@ -206,25 +267,28 @@ fn by_position(t: &Table) -> Result<Vec<LineChart>> {
     let keep = well_sampled(t)?;
     let rows =
         (0..t.rows).filter(|&i| keep[i]).filter_map(|i| Some((hooks[i].clone()?, positions[i], bits[i])));
+    let mut series = per_hook_series(grouped(rows), &failing_hooks(t)?);
+    series.push(resolution_bound(t, positions, (0..t.rows).filter(|&i| keep[i]))?);
     Ok(vec![LineChart {
         title: "Feature-set entropy by token position (reached by ≥ 1/4 of the prompts)".into(),
         x_label: "token position".into(),
         y_label: "entropy (bits)".into(),
-        series: per_hook_series(grouped(rows)),
+        series,
     }])
 }
 
 fn by_demos(t: &Table) -> Result<Vec<LineChart>> {
     let (hooks, scopes, demos, bits) =
         (t.string("hook")?, t.string("scope")?, t.number("demos")?, t.number("entropy_bits")?);
-    let rows = (0..t.rows)
-        .filter(|&i| scopes[i].as_deref() == Some("aggregate"))
-        .filter_map(|i| Some((hooks[i].clone()?, demos[i], bits[i])));
+    let aggregate = |i: &usize| scopes[*i].as_deref() == Some("aggregate");
+    let rows = (0..t.rows).filter(aggregate).filter_map(|i| Some((hooks[i].clone()?, demos[i], bits[i])));
+    let mut series = per_hook_series(grouped(rows), &failing_hooks(t)?);
+    series.push(resolution_bound(t, demos, (0..t.rows).filter(aggregate))?);
     Ok(vec![LineChart {
         title: "Entropy at the last prompt token by number of demonstrations".into(),
         x_label: "demonstrations (k)".into(),
         y_label: "entropy (bits)".into(),
-        series: per_hook_series(grouped(rows)),
+        series,
     }])
 }
 
@@ -236,7 +300,7 @@ fn accuracy(t: &Table) -> Result<Vec<LineChart>> {
     let line = |v: &[f64]| -> Vec<Series> {
         grouped(sample_rows().map(|i| (task.clone(), demos[i], v[i])))
             .into_iter()
-            .map(|(label, points)| Series { label, points })
+            .map(|(label, points)| Series::new(label, points))
             .collect()
     };
     Ok(vec![
@@ -264,7 +328,7 @@ fn training(t: &Table) -> Result<Vec<LineChart>> {
             title: title.into(),
             x_label: "epoch".into(),
             y_label: y.into(),
-            series: groups.into_iter().map(|(label, points)| Series { label, points }).collect(),
+            series: groups.into_iter().map(|(label, points)| Series::new(label, points)).collect(),
         })
     };
     Ok(vec![

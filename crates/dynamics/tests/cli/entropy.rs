@@ -150,7 +150,7 @@ fn entropy_rows_equal_a_slow_reference() {
     );
     let layer = optional_u32(&batch, "layer");
     let samples = batch
-        .column_by_name("samples")
+        .column_by_name("states")
         .unwrap()
         .as_any()
         .downcast_ref::<UInt64Array>()
@@ -181,9 +181,98 @@ fn entropy_rows_equal_a_slow_reference() {
         seen_varied |= bits[i] > 0.5;
     }
     assert!(seen_varied, "every entropy was near 0: the reference BAEs are degenerate");
+    for (i, (log2, n)) in floats(&batch, "log2_states").iter().zip(&samples).enumerate() {
+        assert!((log2 - (*n as f64).log2().max(0.0)).abs() < 1e-12, "row {i}");
+    }
+    // These cfg.json files record no quality: the gate cannot say.
+    assert!(strings(&batch, "quality").iter().all(|q| q == "unknown"));
     // Position 0 is seen by every prompt, the last position only by the longest.
     let first = (0..batch.num_rows()).find(|&i| scope[i] == "position" && position[i] == Some(0)).unwrap();
     assert_eq!(samples[first], prompts.len() as u64);
+}
+
+#[test]
+fn every_row_carries_its_hooks_gate_and_a_failing_hook_is_marked() {
+    let f = fixture(Family::Llama);
+    let baes = f.root.join("baes");
+    let hooks = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"];
+    for (i, (hook, fvu)) in hooks.iter().zip([0.2, 0.93]).enumerate() {
+        let dir = baes.join(format!("bae{i}"));
+        write_bae(&dir, hook, D, 9 + i as u64, None);
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cfg.json")).unwrap()).unwrap();
+        cfg["quality"] = serde_json::json!({
+            "val_fvu": fvu, "dead": 3, "constant": 5, "dense": 1, "val_entropy_bits": 4.0,
+            "train_rows": 1000 + i, "val_rows": 250, "epochs_done": 7, "stopped_early": true,
+        });
+        std::fs::write(dir.join("cfg.json"), cfg.to_string()).unwrap();
+    }
+    let prompts = f.root.join("prompts.txt");
+    std::fs::write(&prompts, "the cat sat on the mat\na dog ran\n").unwrap();
+    let out = f.root.join("gated.parquet");
+    let o =
+        bae(&["entropy", "--model", s(&f.hf), "--baes", s(&baes), "--prompts", s(&prompts), "-o", s(&out)]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("blocks.1.hook_resid_post fail their quality gate"), "{}", stderr(&o));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap();
+    let gates = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .find(|k| k.key == "gates")
+        .cloned();
+    let gates: serde_json::Value = serde_json::from_str(gates.unwrap().value.as_deref().unwrap()).unwrap();
+    assert_eq!(gates[1]["verdict"], "fail");
+    assert_eq!(gates[0]["max_fvu"], 0.5);
+    let batch = reader.build().unwrap().next().unwrap().unwrap();
+    let (hook, quality, fvu) =
+        (strings(&batch, "hook"), strings(&batch, "quality"), floats(&batch, "bae_val_fvu"));
+    for i in 0..batch.num_rows() {
+        let (want_quality, want_fvu) = if hook[i] == hooks[0] { ("pass", 0.2) } else { ("fail", 0.93) };
+        assert_eq!((quality[i].as_str(), fvu[i]), (want_quality, want_fvu), "row {i}");
+    }
+    assert_eq!(optional_u32(&batch, "bae_dead")[0], Some(3));
+    // A stricter gate fails both; the plot greys the failing hooks.
+    let strict = f.root.join("strict.parquet");
+    let o = bae(&[
+        "entropy",
+        "--model",
+        s(&f.hf),
+        "--baes",
+        s(&baes),
+        "--prompts",
+        s(&prompts),
+        "--max-fvu",
+        "0.1",
+        "-o",
+        s(&strict),
+    ]);
+    assert_ok(&o);
+    let batch = ParquetRecordBatchReaderBuilder::try_new(File::open(&strict).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(strings(&batch, "quality").iter().all(|q| q == "fail"));
+    check_plot(&out, Some("entropy-by-position"), "(fails its gate)");
+    let bad = bae(&[
+        "entropy",
+        "--model",
+        s(&f.hf),
+        "--baes",
+        s(&baes),
+        "--prompts",
+        s(&prompts),
+        "--max-fvu",
+        "-1",
+        "-o",
+        s(&strict),
+    ]);
+    assert_clean_failure(&bad, &["--max-fvu"]);
 }
 
 #[test]

@@ -6,9 +6,11 @@ pub mod activation;
 pub mod estimator;
 pub mod loss;
 pub mod model;
+pub mod normalize;
 pub mod step;
 pub mod train;
 
 pub use estimator::{binarize, Estimator};
 pub use model::Autoencoder;
+pub use normalize::{activation_scale, Normalization};
 pub use train::{synthetic_bits, train_in_memory, EpochMetrics, Split, Trainer};

@@ -37,6 +37,11 @@ pub struct Autoencoder {
     pub batch_threshold: f32,
     /// TopK and BatchTopK: active features per row (on average for BatchTopK).
     pub k: usize,
+    /// The normalisation constant s: the parameters act on `s·x`. [`Self::encode`] and
+    /// [`Self::reconstruct`] take raw activations and apply it (and its inverse to the
+    /// reconstruction); a model loaded from SAELens files has it folded into the
+    /// weights and 1 here.
+    pub input_scale: f32,
 }
 
 /// `n` values uniform in ±1/sqrt(fan_in), PyTorch's `nn.Linear` default.
@@ -62,6 +67,7 @@ impl Autoencoder {
             log_threshold: Vec::new(),
             batch_threshold: 0.0,
             k: config.k(),
+            input_scale: 1.0,
         };
         if model.architecture == Architecture::JumpRelu {
             model.log_threshold = vec![(config.jumprelu_initial_threshold() as f32).ln(); d_hidden];
@@ -95,7 +101,8 @@ impl Autoencoder {
         [&mut self.w_enc, &mut self.b_enc, &mut self.w_dec, &mut self.b_dec, &mut self.log_threshold]
     }
 
-    /// Encoder pre-activations of `x` `[rows, d]`, `[rows, d']`.
+    /// Encoder pre-activations of normalised inputs `x` `[rows, d]` (already times
+    /// [`Self::input_scale`]), `[rows, d']`.
     pub fn preactivations(&self, x: &[f32]) -> Vec<f32> {
         let rows = x.len() / self.d;
         let mut pre = Vec::with_capacity(rows * self.d_hidden);
@@ -110,17 +117,27 @@ impl Autoencoder {
         pre
     }
 
-    /// Inference-time activations of `x` `[rows, d]`, `[rows, d']`: the BAE's codes in
-    /// {0, 1}, or the SAE's feature activations (BatchTopK with its learned threshold).
+    /// `x` times the normalisation constant (borrowed when it is 1).
+    fn normalized<'a>(&self, x: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        if self.input_scale == 1.0 {
+            std::borrow::Cow::Borrowed(x)
+        } else {
+            std::borrow::Cow::Owned(x.iter().map(|v| v * self.input_scale).collect())
+        }
+    }
+
+    /// Inference-time activations of raw activations `x` `[rows, d]`, `[rows, d']`: the
+    /// BAE's codes in {0, 1}, or the SAE's feature activations (BatchTopK with its
+    /// learned threshold).
     pub fn encode(&self, x: &[f32]) -> Vec<f32> {
-        let pre = self.preactivations(x);
+        let pre = self.preactivations(&self.normalized(x));
         let mut act = vec![0f32; pre.len()];
         activation::infer(self, &pre, &mut act);
         act
     }
 
-    /// Reconstruction `a·W_dec + b_dec` of `x` `[rows, d]` from its inference-time
-    /// activations, `[rows, d]`.
+    /// Reconstruction `(a·W_dec + b_dec) / s` of raw activations `x` `[rows, d]` from
+    /// its inference-time activations, `[rows, d]`, in the units of `x`.
     pub fn reconstruct(&self, x: &[f32]) -> Vec<f32> {
         let act = self.encode(x);
         let rows = x.len() / self.d;
@@ -133,7 +150,26 @@ impl Autoencoder {
             1.0,
             &mut out,
         );
+        if self.input_scale != 1.0 {
+            out.iter_mut().for_each(|v| *v /= self.input_scale);
+        }
         out
+    }
+
+    /// The same model with the normalisation folded into its weights, reading raw
+    /// activations with `input_scale` 1 (SAELens's `fold_activation_norm_scaling_factor`):
+    /// `W_enc·s` gives the same pre-activations (so the same codes and thresholds), and
+    /// `W_dec / s`, `b_dec / s` the reconstruction in raw units.
+    pub fn folded(&self) -> Self {
+        let s = self.input_scale;
+        let mut model = self.clone();
+        if s != 1.0 {
+            model.w_enc.iter_mut().for_each(|w| *w *= s);
+            model.w_dec.iter_mut().for_each(|w| *w /= s);
+            model.b_dec.iter_mut().for_each(|b| *b /= s);
+            model.input_scale = 1.0;
+        }
+        model
     }
 
     /// Loads a run directory's `sae_weights.safetensors` and `cfg.json` (architecture

@@ -8,6 +8,7 @@ use std::time::Instant;
 use candle_core::{Device, Result as CandleResult, Tensor};
 
 use super::model::Autoencoder;
+use super::normalize::activation_scale;
 use super::step::{self, BatchStats, LossWeights, Workspace};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
@@ -15,7 +16,7 @@ use crate::error::Result;
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
 use crate::rng::SplitMix64;
-use crate::store::{InMemoryRows, RowRange, RowSource, ShuffledRows};
+use crate::store::{InMemoryRows, RowRange, RowSource, ScaledRows, ShuffledRows};
 
 /// Which rows a metrics row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +47,11 @@ pub struct EpochMetrics {
     /// the active count per row for jumprelu, 0 for the other architectures.
     #[serde(default)]
     pub sparsity: f64,
+    /// The epoch's training objective on these rows: mse + λ_H·batch_entropy_bits +
+    /// λ_C·covariance for a BAE (λ_H = 0 before E0), mse + coefficient·sparsity for
+    /// relu_l1 and jumprelu, mse otherwise. Early stopping watches it on `val`.
+    #[serde(default)]
+    pub loss: f64,
     /// Statistics of all the split's codes in the epoch (the window for dead/dense
     /// counts): feature-set entropy, L0, dead/dense/constant features, density histogram.
     #[serde(flatten)]
@@ -66,8 +72,12 @@ pub struct Trainer {
     pub epochs_done: usize,
     /// Metrics of the completed epochs, train and val per epoch.
     pub history: Vec<EpochMetrics>,
-    /// Per-dimension mean of the training rows (for the FVU).
+    /// Per-dimension mean of the normalised training rows (for the FVU).
     pub train_mean: Vec<f32>,
+    /// Training rows (the first `rows − validation_rows` of the source).
+    pub train_rows: u64,
+    /// Validation rows (the last `validation_rows` of the source).
+    pub val_rows: u64,
     /// The model whose activations these are, when known (a store records it); written
     /// to cfg.json so a BAE is not used on another model.
     pub source_model: Option<crate::store::ModelIdentity>,
@@ -76,16 +86,36 @@ pub struct Trainer {
     gpu: Option<crate::cuda::GpuTrainer>,
 }
 
-fn stats_row(epoch: usize, split: Split, sums: &Sums, stats: CodeStats, seconds: f64) -> EpochMetrics {
+/// What one epoch's rows measured, and the objective they give under `config`.
+fn stats_row(
+    config: &TrainConfig,
+    epoch: usize,
+    split: Split,
+    sums: &Sums,
+    stats: CodeStats,
+    seconds: f64,
+) -> EpochMetrics {
     let batches = sums.batches.max(1) as f64;
+    let mse = sums.sse / sums.elements.max(1) as f64;
+    let (covariance, batch_entropy_bits, sparsity) =
+        (sums.covariance / batches, sums.entropy / batches, sums.sparsity / batches);
+    let w = LossWeights::for_epoch(config, epoch);
+    let loss = mse
+        + match config.architecture {
+            Architecture::Binary => w.lambda_entropy * batch_entropy_bits + w.lambda_covariance * covariance,
+            Architecture::ReluL1 => w.l1 * sparsity,
+            Architecture::JumpRelu => w.l0 * sparsity,
+            Architecture::TopK | Architecture::BatchTopK => 0.0,
+        };
     EpochMetrics {
         epoch,
         split,
-        mse: sums.sse / sums.elements.max(1) as f64,
+        mse,
         fvu: sums.sse / sums.sst.max(f64::MIN_POSITIVE),
-        covariance: sums.covariance / batches,
-        batch_entropy_bits: sums.entropy / batches,
-        sparsity: sums.sparsity / batches,
+        covariance,
+        batch_entropy_bits,
+        sparsity,
+        loss,
         codes: stats,
         seconds,
     }
@@ -113,7 +143,10 @@ impl Trainer {
         let lengths = model.params().map(|p| p.len());
         let adam = Adam::new(&lengths, AdamParams::with_lr(config.lr));
         let n_train = source.rows() - config.validation_rows(source.rows());
-        let train_mean = column_mean(&RowRange::new(source, 0, n_train))?;
+        let train = RowRange::new(source, 0, n_train);
+        // Measured on the training rows only, so validation stays unseen.
+        model.input_scale = activation_scale(&train, config.normalize_activations)?;
+        let train_mean = column_mean(&ScaledRows::new(&train, model.input_scale))?;
         if config.decoder_bias_init == DecoderBiasInit::Mean {
             model.b_dec = train_mean.clone();
         }
@@ -135,6 +168,8 @@ impl Trainer {
             epochs_done: 0,
             history: Vec::new(),
             train_mean,
+            train_rows: n_train,
+            val_rows: source.rows() - n_train,
             source_model: None,
             #[cfg(feature = "cuda")]
             gpu,
@@ -179,40 +214,69 @@ impl Trainer {
         }
     }
 
-    /// Runs the remaining epochs; after each, `on_epoch` sees the trainer, and every
-    /// `checkpoint_every` epochs (and after the last) a checkpoint goes to `run_dir`.
+    /// Runs the remaining epochs (until [`Self::finished`]); every `checkpoint_every`
+    /// epochs and after the last a checkpoint goes to `run_dir`; after each epoch
+    /// `on_epoch` sees the trainer and whether a checkpoint was just written (so a log
+    /// written only then never runs ahead of the checkpoint a resume starts from).
     pub fn run(
         &mut self,
         source: &dyn RowSource,
         run_dir: Option<&Path>,
-        on_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
+        on_epoch: &mut dyn FnMut(&Trainer, bool) -> Result<()>,
     ) -> Result<()> {
         let n = source.rows();
         let n_train = n - self.config.validation_rows(n);
-        let train = RowRange::new(source, 0, n_train);
-        let val = RowRange::new(source, n_train, n);
+        let (train, val) = (RowRange::new(source, 0, n_train), RowRange::new(source, n_train, n));
+        let s = self.model.input_scale;
+        let (train, val) = (ScaledRows::new(&train, s), ScaledRows::new(&val, s));
         let mut ws = Workspace::default();
-        while self.epochs_done < self.config.epochs {
+        while !self.finished() {
             let epoch = self.epochs_done;
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
-            let train_row = stats_row(epoch, Split::Train, &sums, counts.stats(self.l0_rule()), 0.0);
+            let rule = self.l0_rule();
+            let train_row = stats_row(&self.config, epoch, Split::Train, &sums, counts.stats(rule), 0.0);
             let (sums, counts) = self.validate(&val, &mut ws)?;
             let seconds = started.elapsed().as_secs_f64();
-            let val_row = stats_row(epoch, Split::Val, &sums, counts.stats(self.l0_rule()), seconds);
+            let val_row = stats_row(&self.config, epoch, Split::Val, &sums, counts.stats(rule), seconds);
             self.history.push(EpochMetrics { seconds, ..train_row });
             self.history.push(val_row);
             self.epochs_done += 1;
-            let last = self.epochs_done == self.config.epochs;
-            if let Some(dir) = run_dir {
-                if last || self.epochs_done % self.config.checkpoint_every == 0 {
-                    Checkpoint::save(dir, self)?;
-                }
+            let last = self.finished();
+            let checkpoint = last || self.epochs_done % self.config.checkpoint_every == 0;
+            if let (Some(dir), true) = (run_dir, checkpoint) {
+                Checkpoint::save(dir, self)?;
             }
-            on_epoch(self)?;
+            on_epoch(self, checkpoint)?;
         }
         Ok(())
+    }
+
+    /// Whether the run is over: every epoch ran, or early stopping ended it.
+    pub fn finished(&self) -> bool {
+        self.epochs_done >= self.config.epochs || self.stopped_early()
+    }
+
+    /// Whether the validation loss has not improved by `min_improvement` (relative) for
+    /// `patience` epochs, counted from the epoch the objective last changed. A pure
+    /// function of the history, so a resumed run stops where an uninterrupted one does.
+    pub fn stopped_early(&self) -> bool {
+        let Some(patience) = self.config.patience else { return false };
+        let start = self.config.objective_start_epoch();
+        let losses: Vec<f64> = self
+            .history
+            .iter()
+            .filter(|m| m.split == Split::Val && m.epoch >= start)
+            .map(|m| m.loss)
+            .collect();
+        let (mut best, mut best_at) = (f64::INFINITY, 0);
+        for (i, &loss) in losses.iter().enumerate() {
+            if loss < best * (1.0 - self.config.min_improvement) || best.is_infinite() {
+                (best, best_at) = (loss, i);
+            }
+        }
+        !losses.is_empty() && losses.len() - 1 - best_at >= patience
     }
 
     /// The seed of epoch `epoch`'s shuffle: a pure function of the run seed and the
@@ -267,7 +331,7 @@ impl Trainer {
 
     fn train_epoch(
         &mut self,
-        train: &RowRange,
+        train: &dyn RowSource,
         epoch: usize,
         ws: &mut Workspace,
     ) -> Result<(Sums, CodeCounts)> {
@@ -288,7 +352,7 @@ impl Trainer {
         Ok((tally.sums, tally.counts))
     }
 
-    fn validate(&self, val: &RowRange, ws: &mut Workspace) -> Result<(Sums, CodeCounts)> {
+    fn validate(&self, val: &dyn RowSource, ws: &mut Workspace) -> Result<(Sums, CodeCounts)> {
         let mut tally = Tally::new(self.model.d_hidden);
         let d = val.dim();
         for chunk in 0..val.chunks() {
@@ -347,7 +411,7 @@ pub fn train_in_memory(rows: &Tensor, config: TrainConfig) -> Result<Trainer> {
     let (_, d) = rows.dims2()?;
     let source = InMemoryRows::new(rows.flatten_all()?.to_vec1()?, d, 4096)?;
     let mut trainer = Trainer::new(config, &source)?;
-    trainer.run(&source, None, &mut |_| Ok(()))?;
+    trainer.run(&source, None, &mut |_, _| Ok(()))?;
     Ok(trainer)
 }
 

@@ -9,16 +9,18 @@
 
 mod index;
 mod reader;
+mod scaled;
 mod writer;
 
 pub(crate) use index::first_json_difference;
 pub use index::{
-    BosHandling, CorpusIdentity, ModelIdentity, ShardEntry, StoreDtype, StoreIndex, StoreSpec, FORMAT,
-    INDEX_FILE, ROW_FIELDS,
+    BosHandling, CorpusIdentity, ModelIdentity, ShardEntry, SinkHandling, StoreDtype, StoreIndex, StoreSpec,
+    FORMAT, INDEX_FILE, ROW_FIELDS,
 };
 pub use reader::{
     ActivationStore, InMemoryRows, RowRange, RowSource, SafetensorsMatrix, ShuffledRows, StoreRows,
 };
+pub use scaled::ScaledRows;
 pub use writer::{shard_file_name, RowBatch, StoreWriter};
 
 #[cfg(test)]

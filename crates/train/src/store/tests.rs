@@ -27,7 +27,8 @@ fn spec(tokens: u64, shard_rows: usize, dtype: StoreDtype) -> StoreSpec {
             field: None,
         },
         context_length: 8,
-        bos: BosHandling { prepended: true, skipped: false },
+        bos: BosHandling { prepended: true },
+        sinks: SinkHandling { excluded: false },
         tokens,
         shard_rows,
     }

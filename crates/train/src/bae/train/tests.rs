@@ -1,7 +1,7 @@
 //! The trainer: recovery of planted bits, E0, determinism, checkpoints and resume.
 
 use super::*;
-use crate::bae::Estimator;
+use crate::bae::{Estimator, Normalization};
 use crate::config::Architecture;
 
 fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch: usize) -> TrainConfig {
@@ -16,6 +16,11 @@ fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch:
         epochs,
         val_fraction: 0.2,
         seed: 7,
+        // These tests are about the loop itself, on raw rows with the reference's
+        // initialisation; early stopping and normalisation have their own.
+        patience: None,
+        normalize_activations: Normalization::None,
+        decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
     }
 }
@@ -94,12 +99,12 @@ fn check_resume(c: TrainConfig) {
     let dir = tempfile::tempdir().unwrap();
 
     let mut whole = Trainer::new(c.clone(), &source).unwrap();
-    whole.run(&source, Some(&dir.path().join("whole")), &mut |_| Ok(())).unwrap();
+    whole.run(&source, Some(&dir.path().join("whole")), &mut |_, _| Ok(())).unwrap();
 
     // Die after epoch 5: the last checkpoint is from epoch 3.
     let killed = dir.path().join("killed");
     let mut first = Trainer::new(c.clone(), &source).unwrap();
-    let died = first.run(&source, Some(&killed), &mut |t| {
+    let died = first.run(&source, Some(&killed), &mut |t, _| {
         if t.epochs_done == 5 {
             Err(crate::TrainError::Input("killed".into()))
         } else {
@@ -110,7 +115,7 @@ fn check_resume(c: TrainConfig) {
     let mut resumed =
         Trainer::resume(c.clone(), &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE)).unwrap();
     assert_eq!(resumed.epochs_done, 3);
-    resumed.run(&source, Some(&killed), &mut |_| Ok(())).unwrap();
+    resumed.run(&source, Some(&killed), &mut |_, _| Ok(())).unwrap();
     assert_eq!(weights(&resumed), weights(&whole));
     let strip =
         |h: &[EpochMetrics]| h.iter().map(|m| EpochMetrics { seconds: 0.0, ..m.clone() }).collect::<Vec<_>>();
@@ -145,6 +150,9 @@ fn sae_config(architecture: Architecture, epochs: usize) -> TrainConfig {
         batch: 128,
         epochs,
         seed: 7,
+        patience: None,
+        normalize_activations: Normalization::None,
+        decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
     }
 }
@@ -233,4 +241,91 @@ fn the_decoder_bias_can_start_at_the_training_mean() {
     let plain = Trainer::new(c, &source).unwrap();
     assert_ne!(plain.model.b_dec, plain.train_mean);
     assert!(plain.model.b_dec.iter().all(|b| b.abs() <= 1.0 / 4.0), "uniform in ±1/sqrt(16)");
+}
+
+#[test]
+fn early_stopping_ends_when_the_validation_loss_stalls_and_resumes_to_the_same_end() {
+    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
+    let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
+    let mut c = config(Estimator::SignS, 1e-2, 400, 0);
+    c.patience = Some(3);
+    c.min_improvement = 0.01;
+    c.checkpoint_every = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = Trainer::new(c.clone(), &source).unwrap();
+    whole.run(&source, Some(&dir.path().join("whole")), &mut |_, _| Ok(())).unwrap();
+    assert!(whole.stopped_early() && whole.epochs_done < 400, "ran {} epochs", whole.epochs_done);
+    // The rule itself, from the history: the best loss (by 1%) is exactly 3 epochs old.
+    let losses: Vec<f64> = whole.history.iter().filter(|m| m.split == Split::Val).map(|m| m.loss).collect();
+    let mut best = 0;
+    for (i, &l) in losses.iter().enumerate() {
+        if l < losses[best] * 0.99 {
+            best = i;
+        }
+    }
+    assert_eq!(losses.len() - 1 - best, 3, "{losses:?}");
+    // A run killed mid-way resumes and stops at the same epoch with the same weights.
+    let killed = dir.path().join("killed");
+    let stop_at = whole.epochs_done - 1;
+    let mut first = Trainer::new(c.clone(), &source).unwrap();
+    let died = first.run(&source, Some(&killed), &mut |t, _| {
+        if t.epochs_done == stop_at {
+            Err(crate::TrainError::Input("killed".into()))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(died.is_err());
+    let mut resumed = Trainer::resume(c, &source, &killed.join(crate::checkpoint::CHECKPOINT_FILE)).unwrap();
+    resumed.run(&source, Some(&killed), &mut |_, _| Ok(())).unwrap();
+    assert_eq!((resumed.epochs_done, weights(&resumed)), (whole.epochs_done, weights(&whole)));
+}
+
+#[test]
+fn training_on_x_and_on_ten_x_gives_the_same_codes() {
+    // The normalisation constant absorbs the scale: the trained models see rows that
+    // agree to rounding, so they end with (nearly) the same codes on the same inputs.
+    let rows = synthetic_bits(1024, 8, 3, 4.0, 0.05, 5).unwrap();
+    let big = (&rows * 10.0).unwrap();
+    let mut c = config(Estimator::SignS, 1e-2, 20, 5);
+    c.normalize_activations = Normalization::ExpectedAverageOnlyIn;
+    let (a, b) = (train_in_memory(&rows, c.clone()).unwrap(), train_in_memory(&big, c).unwrap());
+    let ratio = a.model.input_scale / b.model.input_scale;
+    assert!((ratio - 10.0).abs() < 1e-4, "scales {} and {}", a.model.input_scale, b.model.input_scale);
+    let x: Vec<f32> = rows.flatten_all().unwrap().to_vec1().unwrap();
+    let x10: Vec<f32> = x.iter().map(|v| v * 10.0).collect();
+    let (ca, cb) = (a.model.encode(&x), b.model.encode(&x10));
+    let agree = ca.iter().zip(&cb).filter(|(p, q)| p == q).count() as f64 / ca.len() as f64;
+    assert!(agree > 0.99, "codes agree on {agree}");
+    // Reconstructions come back in the input's units.
+    let (ra, rb) = (a.model.reconstruct(&x), b.model.reconstruct(&x10));
+    let err =
+        |r: &[f32], x: &[f32]| r.iter().zip(x).map(|(r, x)| (r - x).powi(2)).sum::<f32>() / x.len() as f32;
+    let (ea, eb) = (err(&ra, &x), err(&rb, &x10));
+    assert!((eb / ea - 100.0).abs() < 5.0, "errors {ea} and {eb} should differ by 10²");
+    // Without normalisation the two runs are different models.
+    let raw = config(Estimator::SignS, 1e-2, 20, 5);
+    let (ra, rb) = (train_in_memory(&rows, raw.clone()).unwrap(), train_in_memory(&big, raw).unwrap());
+    assert_eq!((ra.model.input_scale, rb.model.input_scale), (1.0, 1.0));
+    let (ca, cb) = (ra.model.encode(&x), rb.model.encode(&x10));
+    assert_ne!(ca, cb);
+}
+
+#[test]
+fn the_folded_model_reads_raw_activations_as_the_scaled_one_does() {
+    let rows = synthetic_bits(512, 8, 3, 40.0, 0.5, 6).unwrap();
+    let mut c = config(Estimator::SignS, 1e-2, 4, 0);
+    c.normalize_activations = Normalization::ExpectedAverageOnlyIn;
+    let trained = train_in_memory(&rows, c).unwrap();
+    let model = &trained.model;
+    assert!((model.input_scale - 1.0).abs() > 0.1, "the rows are far from unit scale");
+    let folded = model.folded();
+    assert_eq!(folded.input_scale, 1.0);
+    let x: Vec<f32> = rows.flatten_all().unwrap().to_vec1().unwrap();
+    let (c, cf) = (model.encode(&x), folded.encode(&x));
+    let agree = c.iter().zip(&cf).filter(|(p, q)| p == q).count() as f64 / c.len() as f64;
+    assert!(agree > 0.999, "{agree}");
+    for (r, rf) in model.reconstruct(&x).iter().zip(folded.reconstruct(&x)) {
+        assert!((r - rf).abs() <= 1e-3 * r.abs().max(1.0), "{r} vs {rf}");
+    }
 }
