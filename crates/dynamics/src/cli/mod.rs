@@ -274,6 +274,9 @@ pub struct BenchSyntheticArgs {
     /// Override the learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Override early stopping's patience (0: run every epoch).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Override the normalisation ("expected_average_only_in" or "none").
     #[arg(long)]
     pub normalize_activations: Option<String>,

@@ -97,6 +97,7 @@ fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
     c.epochs = args.epochs.unwrap_or(c.epochs);
     c.entropy_start_epoch = args.entropy_start_epoch.unwrap_or(c.entropy_start_epoch);
     c.lr = args.lr.unwrap_or(c.lr);
+    c.patience = args.patience.unwrap_or(c.patience);
     if let Some(n) = &args.normalize_activations {
         c.normalize_activations = serde_json::from_value(serde_json::Value::String(n.clone()))
             .map_err(|e| anyhow::anyhow!("--normalize-activations: {e}"))?;
@@ -204,6 +205,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         batch: args.batch,
         epochs: 2,
         val_fraction: 0.0,
+        patience: 0,
         ..TrainConfig::default()
     };
     let trained = train_in_memory(&data, config)?;

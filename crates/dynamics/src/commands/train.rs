@@ -98,8 +98,8 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         source.rows(),
         trainer.val_rows,
         match trainer.config.patience {
-            Some(p) => format!("at most {} epochs (patience {p})", trainer.config.epochs),
-            None => format!("{} epochs", trainer.config.epochs),
+            0 => format!("{} epochs", trainer.config.epochs),
+            p => format!("at most {} epochs (patience {p})", trainer.config.epochs),
         },
         trainer.model.input_scale,
         trainer.device_description()
@@ -129,9 +129,7 @@ fn report(trainer: &Trainer, out: &Path) {
     if trainer.stopped_early() {
         eprintln!(
             "stopped early after {} epochs: the validation loss improved by less than {} for {} epochs",
-            trainer.epochs_done,
-            trainer.config.min_improvement,
-            trainer.config.patience.unwrap_or(0)
+            trainer.epochs_done, trainer.config.min_improvement, trainer.config.patience
         );
     }
     if let Some(m) = trainer.history.iter().rev().find(|m| m.split == Split::Val) {

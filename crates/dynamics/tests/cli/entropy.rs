@@ -267,8 +267,7 @@ fn every_row_carries_its_hooks_gate_and_a_failing_hook_is_marked() {
         s(&baes),
         "--prompts",
         s(&prompts),
-        "--max-fvu",
-        "-1",
+        "--max-fvu=-1",
         "-o",
         s(&strict),
     ]);

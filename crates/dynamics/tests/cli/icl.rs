@@ -160,7 +160,7 @@ fn icl_rows_equal_a_slow_reference() {
     assert!((0..5u32).any(|s_| demo_lists[&(3, s_)] != vec![0, 1, 2]));
     let entropy_bits = col::<Float64Array>(&b, "entropy_bits");
     let hook = col::<StringArray>(&b, "hook");
-    let samples = col::<UInt64Array>(&b, "samples");
+    let samples = col::<UInt64Array>(&b, "states");
     for i in (0..b.num_rows()).filter(|&i| scope.value(i) == "aggregate") {
         let k = demos.value(i);
         let (correct, lp, counts) = &per_k[&k];

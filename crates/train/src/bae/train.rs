@@ -262,7 +262,10 @@ impl Trainer {
     /// `patience` epochs, counted from the epoch the objective last changed. A pure
     /// function of the history, so a resumed run stops where an uninterrupted one does.
     pub fn stopped_early(&self) -> bool {
-        let Some(patience) = self.config.patience else { return false };
+        let patience = self.config.patience;
+        if patience == 0 {
+            return false;
+        }
         let start = self.config.objective_start_epoch();
         let losses: Vec<f64> = self
             .history

@@ -18,7 +18,7 @@ fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch:
         seed: 7,
         // These tests are about the loop itself, on raw rows with the reference's
         // initialisation; early stopping and normalisation have their own.
-        patience: None,
+        patience: 0,
         normalize_activations: Normalization::None,
         decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
@@ -150,7 +150,7 @@ fn sae_config(architecture: Architecture, epochs: usize) -> TrainConfig {
         batch: 128,
         epochs,
         seed: 7,
-        patience: None,
+        patience: 0,
         normalize_activations: Normalization::None,
         decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
@@ -248,7 +248,7 @@ fn early_stopping_ends_when_the_validation_loss_stalls_and_resumes_to_the_same_e
     let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
     let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
     let mut c = config(Estimator::SignS, 1e-2, 400, 0);
-    c.patience = Some(3);
+    c.patience = 3;
     c.min_improvement = 0.01;
     c.checkpoint_every = 4;
     let dir = tempfile::tempdir().unwrap();
