@@ -106,3 +106,46 @@ fn bad_run_configs() {
     );
     assert!(!f.root.join("run").exists(), "a refused config started a run");
 }
+
+#[test]
+fn an_undertrained_bae_fails_its_gate_in_every_table_and_the_summary() {
+    use arrow::array::Array;
+    let f = fixture(Family::Llama);
+    let config = write_config(&f.root, &f.hf, 2);
+    // Two epochs at a learning rate that cannot move the weights: the BAE explains
+    // nothing, and everything measured through it must say so.
+    let text = std::fs::read_to_string(&config).unwrap().replace("lr = 0.005", "lr = 1e-12");
+    std::fs::write(&config, text).unwrap();
+    let o = bae(&["run", s(&config)]);
+    assert_ok(&o);
+    let log = stderr(&o);
+    assert!(log.contains("FAILING their gate: blocks.0.hook_resid_post, blocks.1.hook_resid_post"), "{log}");
+    let out = f.root.join("run");
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("baes/blocks.0.hook_resid_post/cfg.json")).unwrap(),
+    )
+    .unwrap();
+    let fvu = cfg["quality"]["val_fvu"].as_f64().unwrap();
+    assert!(fvu > 0.5, "an untrained BAE with FVU {fvu}");
+    assert!(cfg["activation_scale"].as_f64().unwrap() > 0.0, "{cfg}");
+    for table in ["entropy.parquet", "icl-pairs.parquet"] {
+        let file = std::fs::File::open(out.join(table)).unwrap();
+        let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let quality = batch
+            .column_by_name("quality")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .clone();
+        let hooks = batch.column_by_name("hook").unwrap().null_count();
+        assert_eq!(quality.null_count(), hooks, "{table}: a verdict on exactly the rows with a hook");
+        assert!(quality.iter().flatten().all(|q| q == "fail"), "{table}");
+    }
+}
