@@ -74,7 +74,7 @@ pub enum ComputeDevice {
 /// epochs with patience 10, inputs normalised, b_dec at the mean, last 20% held out.
 /// The reference recipe (Cho et al.'s code) is sign_s, λ_H = λ_C = 1e-7, E0 = 500,
 /// lr 5e-4, 2000 epochs on raw activations; at SmolLM2's scale its regularisers are
-/// 1e-4 of the MSE and do nothing, and on planted bits it reports 10x to 40x r.
+/// 1e-4 of the MSE and do nothing, and on planted bits it reports 2x to 40x r.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
