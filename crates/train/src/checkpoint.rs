@@ -265,17 +265,13 @@ impl Quality {
         })
     }
 
-    /// The `quality` entry of a run directory's cfg.json, when it has one.
-    pub fn read(dir: &Path) -> Result<Option<Self>> {
-        let cfg_path = dir.join(CFG_FILE);
-        let text = std::fs::read_to_string(&cfg_path).map_err(io("reading", &cfg_path))?;
-        let cfg: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad_model(&cfg_path, format!("not JSON: {e}")))?;
+    /// The `quality` entry of a parsed cfg.json (read from `cfg_path`), when it has one.
+    pub fn from_cfg(cfg: &serde_json::Value, cfg_path: &Path) -> Result<Option<Self>> {
         match &cfg["quality"] {
             serde_json::Value::Null => Ok(None),
             q => serde_json::from_value(q.clone())
                 .map(Some)
-                .map_err(|e| bad_model(&cfg_path, format!("`quality`: {e}"))),
+                .map_err(|e| bad_model(cfg_path, format!("`quality`: {e}"))),
         }
     }
 }

@@ -57,7 +57,8 @@ fn open_one(dir: &Path) -> Result<HookBae> {
         }
     };
     let model = Autoencoder::from_saelens(dir)?;
-    let quality = Quality::read(dir)?;
+    // The cfg.json parsed above, not read again.
+    let quality = Quality::from_cfg(&cfg, &cfg_path)?;
     Ok(HookBae { hook, dir: dir.to_path_buf(), model, trained_on, quality })
 }
 

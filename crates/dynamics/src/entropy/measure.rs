@@ -93,27 +93,26 @@ pub fn tokenize(model: &Model, prompts: &[String], special_tokens: bool) -> Resu
         .collect()
 }
 
-/// Token ids of `prompts`, each cut to its first `max` tokens.
+/// Token ids of `prompts`, each cut to its first `max` tokens: [`tokenize`] on the
+/// prefixes, after checking the cut fits the context.
 fn truncated(model: &Model, prompts: &[String], special_tokens: bool, max: usize) -> Result<Vec<Vec<u32>>> {
-    let tokenizer = model.tokenizer()?;
-    if max > model.config().max_position_embeddings {
+    let context = model.config().max_position_embeddings;
+    if max > context {
         return Err(DynamicsError::Input(format!(
-            "--max-tokens {max} exceeds the model's context of {}",
-            model.config().max_position_embeddings
+            "--max-tokens {max} exceeds the model's context of {context}"
         )));
     }
-    prompts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let mut ids = tokenizer.encode(text, special_tokens)?;
-            if ids.is_empty() {
-                return Err(DynamicsError::Input(format!("prompt {i} has no tokens")));
-            }
-            ids.truncate(max);
-            Ok(ids)
-        })
-        .collect()
+    let tokenizer = model.tokenizer()?;
+    let mut ids = Vec::with_capacity(prompts.len());
+    for (i, text) in prompts.iter().enumerate() {
+        let mut one = tokenizer.encode(text, special_tokens)?;
+        if one.is_empty() {
+            return Err(DynamicsError::Input(format!("prompt {i} has no tokens")));
+        }
+        one.truncate(max);
+        ids.push(one);
+    }
+    Ok(ids)
 }
 
 /// Entropy rows for `prompts`: per (hook, position) over all prompts long enough to

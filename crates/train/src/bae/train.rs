@@ -275,7 +275,7 @@ impl Trainer {
             .collect();
         let (mut best, mut best_at) = (f64::INFINITY, 0);
         for (i, &loss) in losses.iter().enumerate() {
-            if loss < best * (1.0 - self.config.min_improvement) || best.is_infinite() {
+            if loss < best * (1.0 - self.config.min_improvement) {
                 (best, best_at) = (loss, i);
             }
         }
