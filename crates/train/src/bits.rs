@@ -89,6 +89,19 @@ impl PackedCodes {
         (0..self.features).map(|j| self.feature(j).iter().map(|w| w.count_ones() as u64).sum()).collect()
     }
 
+    /// The features that are on in some rows and off in others (a constant feature has
+    /// zero covariance with every other, so the covariance term needs only these).
+    pub fn varying_features(&self) -> Vec<usize> {
+        let rows = self.rows as u64;
+        self.counts().iter().enumerate().filter(|(_, &c)| c > 0 && c < rows).map(|(j, _)| j).collect()
+    }
+
+    /// The codes of `features` only, in that order.
+    pub fn select(&self, features: &[usize]) -> Self {
+        let words = features.iter().flat_map(|&j| self.feature(j)).copied().collect();
+        Self { rows: self.rows, features: features.len(), words_per_feature: self.words_per_feature, words }
+    }
+
     /// Rows where both features `j` and `k` are on.
     pub fn co_count(&self, j: usize, k: usize) -> u64 {
         self.feature(j).iter().zip(self.feature(k)).map(|(a, b)| (a & b).count_ones() as u64).sum()
@@ -332,5 +345,34 @@ mod tests {
         let packed = PackedCodes::from_preactivations(&duplicated, rows, 4);
         // Four copies of one fair column: each of 12 pairs has cov ≈ 1/4.
         assert!((packed.covariance_sum() - 3.0).abs() < 0.1, "{}", packed.covariance_sum());
+    }
+
+    #[test]
+    fn the_covariance_over_the_varying_features_is_the_whole_one() {
+        // Features 1 and 4 always on, 6 always off: the term and its sign pattern over
+        // the other features equal the full d'×d' computation, whose rows and columns
+        // for the constant features are zero.
+        let (rows, features) = (77, 8);
+        let mut pre = random_pre(rows, features, 9);
+        for row in pre.chunks_mut(features) {
+            (row[1], row[4], row[6]) = (1.0, 2.0, -1.0);
+        }
+        let packed = PackedCodes::from_preactivations(&pre, rows, features);
+        let varying = packed.varying_features();
+        assert_eq!(varying, vec![0, 2, 3, 5, 7]);
+        let mut full = vec![0f32; features * features];
+        let whole = packed.covariance_with_signs(&mut full);
+        let mut narrow = vec![0f32; varying.len() * varying.len()];
+        let part = packed.select(&varying).covariance_with_signs(&mut narrow);
+        assert!(whole > 0.0);
+        assert_eq!(whole, part);
+        for (a, &j) in varying.iter().enumerate() {
+            for (b, &k) in varying.iter().enumerate() {
+                assert_eq!(narrow[a * varying.len() + b], full[j * features + k], "({j}, {k})");
+            }
+        }
+        for c in [1, 4, 6] {
+            assert!((0..features).all(|k| full[c * features + k] == 0.0 && full[k * features + c] == 0.0));
+        }
     }
 }

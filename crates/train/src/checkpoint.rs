@@ -136,6 +136,8 @@ impl Checkpoint {
             "activation_scale": model.input_scale,
             "activation_scale_folded_into_weights": true,
             "training_normalization": trainer.config.normalize_activations,
+            // Raw units: rows above this norm were left out of training and validation.
+            "outlier_norm_bound": trainer.outlier_norm_bound,
             "quality": Quality::of(trainer),
             "activation_fn": activation,
             "activation_fn_kwargs": if model.architecture == Architecture::TopK {
@@ -242,6 +244,10 @@ pub struct Quality {
     pub train_rows: u64,
     /// Rows validated on.
     pub val_rows: u64,
+    /// Rows left out of both for a norm above `outlier_norm_bound` (massive
+    /// activations; see `outlier_norm_ratio`).
+    #[serde(default)]
+    pub outlier_rows: u64,
     /// Epochs run.
     pub epochs_done: usize,
     /// Whether early stopping ended the run (else it ran every epoch).
@@ -260,6 +266,7 @@ impl Quality {
             val_entropy_bits: m.codes.entropy_bits,
             train_rows: trainer.train_rows,
             val_rows: trainer.val_rows,
+            outlier_rows: trainer.outlier_rows,
             epochs_done: trainer.epochs_done,
             stopped_early: trainer.stopped_early(),
         })

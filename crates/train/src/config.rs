@@ -70,8 +70,9 @@ pub enum ComputeDevice {
 
 /// A training run. Field names are the TOML keys. The defaults are the recipe chosen on
 /// planted bits at normalised scale (BENCHMARKS.md, "Planted bits"): sigmoid
-/// estimator, λ_H = 3e-3, λ_C = 3e-4, E0 = 20, Adam lr 5e-3, batch 512, at most 200
-/// epochs with patience 10, inputs normalised, b_dec at the mean, last 20% held out.
+/// estimator, λ_H = 3e-3, λ_C = 3e-4 reached by a linear warm-up over 1,000 steps,
+/// Adam lr 1e-3, batch 512, at most 200 epochs with patience 10, inputs normalised,
+/// rows above 20x the median norm left out, b_dec at the mean, last 20% held out.
 /// The reference recipe (Cho et al.'s code) is sign_s, λ_H = λ_C = 1e-7, E0 = 500,
 /// lr 5e-4, 2000 epochs on raw activations; at SmolLM2's scale its regularisers are
 /// 1e-4 of the MSE and do nothing, and on planted bits it reports 2x to 40x r.
@@ -107,9 +108,17 @@ pub struct TrainConfig {
     pub lambda_entropy: f64,
     /// λ_C, weight of the covariance term. Default 3e-4 (reference 1e-7).
     pub lambda_covariance: f64,
-    /// E0: first epoch (0-based) in which the entropy term counts. Default 20
-    /// (reference 500 of 2000).
+    /// E0: first epoch (0-based) in which the entropy term counts. Default 0: the
+    /// warm-up below brings it in instead (reference: 500 of 2000 epochs, no warm-up).
     pub entropy_start_epoch: usize,
+    /// Warm-up of the two regularisers: λ_H and λ_C rise linearly from 0 to their
+    /// values over the first this many optimiser steps (counted in steps, not epochs,
+    /// so the schedule means the same on 8,000 rows as on 8 million). Switching them
+    /// on at full weight over a dense initial code lets the entropy and covariance
+    /// terms (thousands of times the MSE at d' = 2304) freeze bits off before the code
+    /// has found the data's directions. 0 applies them at full weight from the first
+    /// step (the reference). Default 1000.
+    pub lambda_warmup_steps: usize,
     /// relu_l1 only: weight of the L1 term, mean over rows of Σ_j a_j. Default 1e-3.
     pub l1_coefficient: Option<f64>,
     /// topk and batch_topk only: active features per row (batch_topk: on average).
@@ -132,16 +141,26 @@ pub struct TrainConfig {
     /// constant goes to cfg.json and the checkpoint, and the saved SAELens weights have
     /// it folded in) or "none" (raw activations, the reference).
     pub normalize_activations: Normalization,
+    /// Massive activations out of training: rows whose norm exceeds this multiple of
+    /// the median norm of the training rows are left out of the training and the
+    /// validation rows (the bound and the count go to cfg.json). A residual stream's
+    /// attention sinks beyond position 0 reach 50–170x its median norm and a handful of
+    /// them can hold most of a hook's variance; ordinary rows stay below about 12x. 0
+    /// keeps every row (the reference). Default 20.
+    pub outlier_norm_ratio: f64,
     /// Early stopping: end the run once the validation loss (the training objective on
     /// the held-out rows) has not improved by `min_improvement` for this many epochs in
     /// a row; `epochs` stays the most that run. Counted only from the epoch the
-    /// objective last changed (E0 for a BAE with λ_H > 0). 0 runs every epoch (the
+    /// objective last changed (for a BAE: the first epoch after E0 and the λ warm-up). 0 runs every epoch (the
     /// reference). Default 10.
     pub patience: usize,
     /// Relative improvement that counts for `patience`: a validation loss below
     /// best·(1 − min_improvement). Default 0.001.
     pub min_improvement: f64,
-    /// Adam learning rate. Default 5e-3 (reference 5e-4).
+    /// Adam learning rate. Default 1e-3 (reference 5e-4). Adam moves every weight by
+    /// about lr per step, so a pre-activation moves by about lr·d on inputs normalised
+    /// to norm √d: at d = 576 and lr = 5e-3 the codes of planted bits froze within 250
+    /// steps with no regulariser at all.
     pub lr: f64,
     /// Rows per minibatch; incomplete last batches of an epoch are dropped. Default 512.
     pub batch: usize,
@@ -173,7 +192,8 @@ impl Default for TrainConfig {
             estimator: Estimator::Sigmoid,
             lambda_entropy: 3e-3,
             lambda_covariance: 3e-4,
-            entropy_start_epoch: 20,
+            entropy_start_epoch: 0,
+            lambda_warmup_steps: 1000,
             l1_coefficient: None,
             k: None,
             l0_coefficient: None,
@@ -181,9 +201,10 @@ impl Default for TrainConfig {
             jumprelu_initial_threshold: None,
             decoder_bias_init: DecoderBiasInit::Mean,
             normalize_activations: Normalization::ExpectedAverageOnlyIn,
+            outlier_norm_ratio: 20.0,
             patience: 10,
             min_improvement: 0.001,
-            lr: 5e-3,
+            lr: 1e-3,
             batch: 512,
             epochs: 200,
             val_fraction: 0.2,
@@ -259,6 +280,7 @@ impl TrainConfig {
                 ("lambda_entropy", self.lambda_entropy != defaults.lambda_entropy),
                 ("lambda_covariance", self.lambda_covariance != defaults.lambda_covariance),
                 ("entropy_start_epoch", self.entropy_start_epoch != defaults.entropy_start_epoch),
+                ("lambda_warmup_steps", self.lambda_warmup_steps != defaults.lambda_warmup_steps),
             ] {
                 if changed {
                     return contradiction(field, "binary");
@@ -307,6 +329,13 @@ impl TrainConfig {
             if !(value.is_finite() && value >= 0.0) {
                 return bad(field, format!("= {value}, expected a finite number ≥ 0"));
             }
+        }
+        let ratio = self.outlier_norm_ratio;
+        if !(ratio.is_finite() && (ratio == 0.0 || ratio > 1.0)) {
+            return bad(
+                "outlier_norm_ratio",
+                format!("= {ratio}, expected 0 (keep every row) or a number > 1"),
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("= {}, expected a positive number", self.lr));
@@ -363,14 +392,27 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The first epoch of the objective early stopping compares: E0 when the entropy
-    /// term switches on then, else 0.
-    pub fn objective_start_epoch(&self) -> usize {
-        if self.architecture == Architecture::Binary && self.lambda_entropy > 0.0 {
-            self.entropy_start_epoch
-        } else {
-            0
+    /// The fraction of λ_H and λ_C in force after `steps_done` optimiser steps: the
+    /// linear warm-up, 1 once it is over.
+    pub fn lambda_ramp(&self, steps_done: u64) -> f64 {
+        match self.lambda_warmup_steps {
+            0 => 1.0,
+            w => (steps_done as f64 / w as f64).min(1.0),
         }
+    }
+
+    /// The first epoch of the objective early stopping compares, for epochs of
+    /// `steps_per_epoch` optimiser steps: for a BAE with a regulariser, the first epoch
+    /// that starts with E0 passed and the warm-up over (the objective changes until
+    /// then); else 0.
+    pub fn objective_start_epoch(&self, steps_per_epoch: u64) -> usize {
+        let regularised = self.lambda_entropy > 0.0 || self.lambda_covariance > 0.0;
+        if self.architecture != Architecture::Binary || !regularised {
+            return 0;
+        }
+        let warmup_epochs = (self.lambda_warmup_steps as u64).div_ceil(steps_per_epoch.max(1)) as usize;
+        let entropy_start = if self.lambda_entropy > 0.0 { self.entropy_start_epoch } else { 0 };
+        entropy_start.max(warmup_epochs)
     }
 
     /// Rows held out for validation out of `rows`.
@@ -387,7 +429,8 @@ mod tests {
     fn defaults_are_the_planted_bits_recipe_and_parse_from_toml() {
         let c: TrainConfig = toml::from_str("estimator = \"sign_s\"\nbatch = 64").unwrap();
         assert_eq!(c.estimator, Estimator::SignS);
-        assert_eq!((c.batch, c.epochs, c.entropy_start_epoch, c.lr), (64, 200, 20, 5e-3));
+        assert_eq!((c.batch, c.epochs, c.entropy_start_epoch, c.lr), (64, 200, 0, 1e-3));
+        assert_eq!((c.lambda_warmup_steps, c.outlier_norm_ratio), (1000, 20.0));
         assert_eq!((c.lambda_entropy, c.lambda_covariance, c.patience), (3e-3, 3e-4, 10));
         assert_eq!(c.normalize_activations, Normalization::ExpectedAverageOnlyIn);
         assert_eq!(c.decoder_bias_init, DecoderBiasInit::Mean);
@@ -410,7 +453,11 @@ mod tests {
         check("batch = 900", "larger than the 800 training rows");
         check("lr = -1.0", "`lr`");
         check("val_fraction = 1.0", "`val_fraction`");
-        check("epochs = 10", "lambda_entropy would never apply");
+        check("epochs = 10\nentropy_start_epoch = 10", "lambda_entropy would never apply");
+        check(
+            "outlier_norm_ratio = 0.5",
+            "`outlier_norm_ratio` = 0.5, expected 0 (keep every row) or a number > 1",
+        );
         check("min_improvement = 1.5", "`min_improvement`");
         check("val_fraction = 0.0", "`patience` = 10 needs validation rows");
         check("lambda_covariance = nan", "`lambda_covariance`");

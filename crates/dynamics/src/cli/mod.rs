@@ -271,6 +271,9 @@ pub struct BenchSyntheticArgs {
     /// Override E0.
     #[arg(long)]
     pub entropy_start_epoch: Option<usize>,
+    /// Override the λ warm-up, in optimiser steps (0: full weight from the first step).
+    #[arg(long)]
+    pub lambda_warmup_steps: Option<usize>,
     /// Override the learning rate.
     #[arg(long)]
     pub lr: Option<f64>,

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::bail;
 use bae_lm::matmul::MatmulBackend;
-use bae_train::bae::{loss, synthetic_bits as planted_bits, train_in_memory, Estimator, Split};
+use bae_train::bae::{loss, synthetic_bits as planted_bits, train_in_memory, Estimator, Split, Trainer};
 use bae_train::bits::{entropy_bits, reference, PackedCodes};
 use bae_train::config::{Architecture, TrainConfig};
 use bae_train::rng::SplitMix64;
+use bae_train::store::InMemoryRows;
 use candle_core::{Device, Tensor};
 
 use crate::cli::{BenchEntropyArgs, BenchSyntheticArgs, BenchTrainArgs, MatmulArg};
@@ -96,6 +97,7 @@ fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
     c.lambda_covariance = args.lambda_covariance.unwrap_or(c.lambda_covariance);
     c.epochs = args.epochs.unwrap_or(c.epochs);
     c.entropy_start_epoch = args.entropy_start_epoch.unwrap_or(c.entropy_start_epoch);
+    c.lambda_warmup_steps = args.lambda_warmup_steps.unwrap_or(c.lambda_warmup_steps);
     c.lr = args.lr.unwrap_or(c.lr);
     c.patience = args.patience.unwrap_or(c.patience);
     if let Some(n) = &args.normalize_activations {
@@ -103,6 +105,26 @@ fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
             .map_err(|e| anyhow::anyhow!("--normalize-activations: {e}"))?;
     }
     Ok(c)
+}
+
+/// Trains on `data` as `train_in_memory` does, printing the validation metrics to
+/// stderr every 10 epochs and at the end (a full-size run takes minutes).
+fn train_reporting(data: &Tensor, config: TrainConfig, r: usize) -> anyhow::Result<Trainer> {
+    let (_, d) = data.dims2()?;
+    let source = InMemoryRows::new(data.flatten_all()?.to_vec1()?, d, 4096)?;
+    let mut trainer = Trainer::new(config, &source)?;
+    trainer.run(&source, None, &mut |t, _| {
+        if let (true, Some(m)) =
+            (t.epochs_done % 10 == 0 || t.finished(), t.history.iter().rev().find(|m| m.split == Split::Val))
+        {
+            eprintln!(
+                "r = {r}: epoch {} (step {}): val entropy {:.2} bits, FVU {:.4}, constant {}, loss {:.5}",
+                t.epochs_done, t.adam.step, m.codes.entropy_bits, m.fvu, m.codes.constant, m.loss
+            );
+        }
+        Ok(())
+    })?;
+    Ok(trainer)
 }
 
 /// Planted-bit recovery: within this relative error of r passes.
@@ -123,7 +145,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         let noise = args.noise * args.row_norm / (args.d as f32).sqrt();
         let data = planted_bits(args.rows, args.d, r, length, noise, args.data_seed.wrapping_add(r as u64))?;
         let start = Instant::now();
-        let trained = train_in_memory(&data, config.clone())?;
+        let trained = train_reporting(&data, config.clone(), r)?;
         let seconds = start.elapsed().as_secs_f64();
         let val = trained.history.iter().rev().find(|m| m.split == Split::Val).expect("one epoch ran");
         let error = (val.codes.entropy_bits - r as f64) / r as f64;
@@ -152,7 +174,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     let mut text = format!(
-        "d = {}, d' = {}, {} rows of mean norm ≈ {}, λ_H = {:e}, λ_C = {:e}, E0 = {}, lr = {:e}, normalisation {:?}\n \
+        "d = {}, d' = {}, {} rows of mean norm ≈ {}, λ_H = {:e}, λ_C = {:e}, E0 = {}, warm-up {} steps, lr = {:e}, normalisation {:?}\n \
          r  estimate (bits)  error   val FVU  constant  epochs  seconds\n",
         args.d,
         config.d_hidden_for(args.d),
@@ -161,6 +183,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         config.lambda_entropy,
         config.lambda_covariance,
         config.entropy_start_epoch,
+        config.lambda_warmup_steps,
         config.lr,
         config.normalize_activations
     );

@@ -88,15 +88,19 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
     trainer.source_model = source_model;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
-        "training {} d = {} -> d' = {} on {} rows ({described}, {} for validation), {}, inputs times {:.4e}, on {}",
+        "training {} d = {} -> d' = {} on {} rows ({described}, {} for validation{}), {}, inputs times {:.4e}, on {}",
         match trainer.model.architecture {
             bae_train::config::Architecture::Binary => "a BAE".to_string(),
             other => format!("a {} SAE", other.name()),
         },
         trainer.model.d,
         trainer.model.d_hidden,
-        source.rows(),
+        trainer.train_rows + trainer.val_rows,
         trainer.val_rows,
+        match trainer.outlier_norm_bound {
+            Some(bound) => format!("; {} rows above norm {bound:.4e} left out", trainer.outlier_rows),
+            None => String::new(),
+        },
         match trainer.config.patience {
             0 => format!("{} epochs", trainer.config.epochs),
             p => format!("at most {} epochs (patience {p})", trainer.config.epochs),

@@ -255,7 +255,7 @@ fn bad_train_config_unknown_or_contradictory() {
     assert_clean_failure(&train(&run, &out, &[]), &["`d_hidden` gives 0 features"]);
     std::fs::write(&run.config, "[train]\nbatch = 600\n").unwrap();
     assert_clean_failure(&train(&run, &out, &[]), &["`batch` = 600 is larger than the 512 training rows"]);
-    std::fs::write(&run.config, "[train]\nbatch = 64\nepochs = 10\n").unwrap();
+    std::fs::write(&run.config, "[train]\nbatch = 64\nepochs = 10\nentropy_start_epoch = 10\n").unwrap();
     assert_clean_failure(&train(&run, &out, &[]), &["entropy_start_epoch", "never apply"]);
     std::fs::write(
         &run.config,

@@ -17,12 +17,12 @@ use super::activation;
 use super::estimator::Estimator;
 use super::model::Autoencoder;
 
-/// Loss weights in force for one epoch.
+/// Loss weights in force for one optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossWeights {
-    /// BAE: λ_H, 0 before epoch E0.
+    /// BAE: λ_H, 0 before epoch E0, ramped in over the warm-up.
     pub lambda_entropy: f64,
-    /// BAE: λ_C.
+    /// BAE: λ_C, ramped in over the warm-up.
     pub lambda_covariance: f64,
     /// BAE: the binarization's backward pass.
     pub estimator: Estimator,
@@ -35,11 +35,18 @@ pub struct LossWeights {
 }
 
 impl LossWeights {
-    /// The weights `config` prescribes for 0-based `epoch`.
-    pub fn for_epoch(config: &TrainConfig, epoch: usize) -> Self {
+    /// The weights `config` prescribes for the step after `steps_done` optimiser steps,
+    /// in 0-based `epoch`: λ_H and λ_C rise linearly from 0 to their values over the
+    /// first `lambda_warmup_steps` steps, and λ_H is 0 before epoch E0.
+    pub fn at(config: &TrainConfig, epoch: usize, steps_done: u64) -> Self {
+        let ramp = config.lambda_ramp(steps_done);
         Self {
-            lambda_entropy: if epoch >= config.entropy_start_epoch { config.lambda_entropy } else { 0.0 },
-            lambda_covariance: config.lambda_covariance,
+            lambda_entropy: if epoch >= config.entropy_start_epoch {
+                config.lambda_entropy * ramp
+            } else {
+                0.0
+            },
+            lambda_covariance: config.lambda_covariance * ramp,
             estimator: config.estimator,
             l1: config.l1_coefficient(),
             l0: config.l0_coefficient(),
@@ -85,7 +92,13 @@ pub struct Workspace {
     g_act: Vec<f32>,
     scratch: Vec<f32>,
     ones: Vec<f32>,
+    /// The batch's varying features (see [`PackedCodes::varying_features`]) and the
+    /// covariance's sign pattern among them, `[m, m]`.
+    varying: Vec<usize>,
     signs: Vec<f32>,
+    /// `[B, m]` scratch for the covariance gradient on the varying features.
+    narrow: Vec<f32>,
+    narrow_out: Vec<f32>,
 }
 
 impl Workspace {
@@ -148,8 +161,13 @@ fn forward(
     let codes = PackedCodes::from_preactivations(&ws.act, rows, h);
     let counts = codes.counts();
     let entropy_bits = counts.iter().map(|&c| loss_entropy(c as f64 / rows as f64)).sum();
-    ws.signs.resize(if with_covariance { h * h } else { 0 }, 0.0);
-    let covariance = if with_covariance { codes.covariance_with_signs(&mut ws.signs) } else { 0.0 };
+    // Only features that vary within the batch have a nonzero covariance; once most bits
+    // are constant this shrinks the d'×d' pass (and the gradient's GEMM) to m×m. The sum
+    // is the same integer either way.
+    ws.varying = if with_covariance { codes.varying_features() } else { Vec::new() };
+    let m = ws.varying.len();
+    ws.signs.resize(m * m, 0.0);
+    let covariance = if m > 0 { codes.select(&ws.varying).covariance_with_signs(&mut ws.signs) } else { 0.0 };
     let sparsity = match model.architecture {
         Architecture::ReluL1 => ordered_sum(&ws.act, |v| v as f64) / rows as f64,
         Architecture::JumpRelu => counts.iter().sum::<u64>() as f64 / rows as f64,
@@ -212,15 +230,24 @@ pub fn gradients(
                 p.iter().map(|&p| (weights.lambda_entropy * loss_entropy_derivative(p) / b) as f32).collect();
             add_per_column(&mut ws.g_act, &per_column);
         }
-        if weights.lambda_covariance > 0.0 {
+        let m = ws.varying.len();
+        if weights.lambda_covariance > 0.0 && m > 0 {
             // d Σ|C_jk| / dz = 2/(B − 1) · (z − p) · S with S the sign pattern; the
-            // centring needs no correction since the columns of z − p sum to zero.
-            let p32: Vec<f32> = p.iter().map(|&p| p as f32).collect();
-            ws.scratch.par_chunks_mut(h).zip(ws.act.par_chunks(h)).for_each(|(c, z)| {
-                c.iter_mut().zip(z).zip(&p32).for_each(|((c, z), p)| *c = z - p);
+            // centring needs no correction since the columns of z − p sum to zero. A
+            // constant feature has z − p = 0 and a zero row and column in S, so the
+            // product is taken over the m varying features and added back to their
+            // columns.
+            let (varying, p) = (&ws.varying, &p);
+            ws.narrow.resize(rows * m, 0.0);
+            ws.narrow_out.resize(rows * m, 0.0);
+            ws.narrow.par_chunks_mut(m).zip(ws.act.par_chunks(h)).for_each(|(c, z)| {
+                c.iter_mut().zip(varying).for_each(|(c, &j)| *c = z[j] - p[j] as f32);
             });
             let alpha = (2.0 * weights.lambda_covariance / (b - 1.0)) as f32;
-            gemm(rows, h, h, false, false).run(alpha, &ws.scratch, &ws.signs, 1.0, &mut ws.g_act);
+            gemm(rows, m, m, false, false).run(alpha, &ws.narrow, &ws.signs, 0.0, &mut ws.narrow_out);
+            ws.g_act.par_chunks_mut(h).zip(ws.narrow_out.par_chunks(m)).for_each(|(g, add)| {
+                varying.iter().zip(add).for_each(|(&j, a)| g[j] += a);
+            });
         }
     }
     // g_act becomes d loss / d pre.

@@ -16,7 +16,9 @@ use crate::error::Result;
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
 use crate::rng::SplitMix64;
-use crate::store::{InMemoryRows, RowRange, RowSource, ScaledRows, ShuffledRows};
+use crate::store::{
+    median_row_norm, InMemoryRows, NormBoundedRows, RowRange, RowSource, ScaledRows, ShuffledRows,
+};
 
 /// Which rows a metrics row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -74,10 +76,16 @@ pub struct Trainer {
     pub history: Vec<EpochMetrics>,
     /// Per-dimension mean of the normalised training rows (for the FVU).
     pub train_mean: Vec<f32>,
-    /// Training rows (the first `rows − validation_rows` of the source).
+    /// Training rows (the first `rows − validation_rows` of the source, less the
+    /// outliers).
     pub train_rows: u64,
-    /// Validation rows (the last `validation_rows` of the source).
+    /// Validation rows (the last `validation_rows` of the source, less the outliers).
     pub val_rows: u64,
+    /// Rows whose norm exceeds this (raw units, before normalisation) are left out of
+    /// both splits: `outlier_norm_ratio` times the training rows' median norm.
+    pub outlier_norm_bound: Option<f32>,
+    /// Rows left out of the two splits by that bound.
+    pub outlier_rows: u64,
     /// The model whose activations these are, when known (a store records it); written
     /// to cfg.json so a BAE is not used on another model.
     pub source_model: Option<crate::store::ModelIdentity>,
@@ -90,6 +98,7 @@ pub struct Trainer {
 fn stats_row(
     config: &TrainConfig,
     epoch: usize,
+    steps_done: u64,
     split: Split,
     sums: &Sums,
     stats: CodeStats,
@@ -99,7 +108,8 @@ fn stats_row(
     let mse = sums.sse / sums.elements.max(1) as f64;
     let (covariance, batch_entropy_bits, sparsity) =
         (sums.covariance / batches, sums.entropy / batches, sums.sparsity / batches);
-    let w = LossWeights::for_epoch(config, epoch);
+    // The weights at the epoch's end: after the warm-up, those of every step.
+    let w = LossWeights::at(config, epoch, steps_done);
     let loss = mse
         + match config.architecture {
             Architecture::Binary => w.lambda_entropy * batch_entropy_bits + w.lambda_covariance * covariance,
@@ -143,7 +153,22 @@ impl Trainer {
         let lengths = model.params().map(|p| p.len());
         let adam = Adam::new(&lengths, AdamParams::with_lr(config.lr));
         let n_train = source.rows() - config.validation_rows(source.rows());
-        let train = RowRange::new(source, 0, n_train);
+        let outlier_norm_bound = match config.outlier_norm_ratio {
+            0.0 => None,
+            ratio => Some((ratio * median_row_norm(&RowRange::new(source, 0, n_train))? as f64) as f32),
+        };
+        let (train, val) = split(source, &config, outlier_norm_bound)?;
+        let outlier_rows = train.excluded() + val.excluded();
+        if (train.rows() as usize) < config.batch {
+            return Err(crate::TrainError::Input(format!(
+                "only {} training rows are left once the {outlier_rows} rows with a norm above \
+                 {:.4e} (outlier_norm_ratio = {} times the median) are left out, fewer than batch = {}",
+                train.rows(),
+                outlier_norm_bound.unwrap_or(f32::INFINITY),
+                config.outlier_norm_ratio,
+                config.batch
+            )));
+        }
         // Measured on the training rows only, so validation stays unseen.
         model.input_scale = activation_scale(&train, config.normalize_activations)?;
         let train_mean = column_mean(&ScaledRows::new(&train, model.input_scale))?;
@@ -168,8 +193,10 @@ impl Trainer {
             epochs_done: 0,
             history: Vec::new(),
             train_mean,
-            train_rows: n_train,
-            val_rows: source.rows() - n_train,
+            train_rows: train.rows(),
+            val_rows: val.rows(),
+            outlier_norm_bound,
+            outlier_rows,
             source_model: None,
             #[cfg(feature = "cuda")]
             gpu,
@@ -224,9 +251,7 @@ impl Trainer {
         run_dir: Option<&Path>,
         on_epoch: &mut dyn FnMut(&Trainer, bool) -> Result<()>,
     ) -> Result<()> {
-        let n = source.rows();
-        let n_train = n - self.config.validation_rows(n);
-        let (train, val) = (RowRange::new(source, 0, n_train), RowRange::new(source, n_train, n));
+        let (train, val) = split(source, &self.config, self.outlier_norm_bound)?;
         let s = self.model.input_scale;
         let (train, val) = (ScaledRows::new(&train, s), ScaledRows::new(&val, s));
         let mut ws = Workspace::default();
@@ -236,10 +261,13 @@ impl Trainer {
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
             let rule = self.l0_rule();
-            let train_row = stats_row(&self.config, epoch, Split::Train, &sums, counts.stats(rule), 0.0);
+            let steps = self.adam.step;
+            let train_row =
+                stats_row(&self.config, epoch, steps, Split::Train, &sums, counts.stats(rule), 0.0);
             let (sums, counts) = self.validate(&val, &mut ws)?;
             let seconds = started.elapsed().as_secs_f64();
-            let val_row = stats_row(&self.config, epoch, Split::Val, &sums, counts.stats(rule), seconds);
+            let val_row =
+                stats_row(&self.config, epoch, steps, Split::Val, &sums, counts.stats(rule), seconds);
             self.history.push(EpochMetrics { seconds, ..train_row });
             self.history.push(val_row);
             self.epochs_done += 1;
@@ -258,6 +286,11 @@ impl Trainer {
         self.epochs_done >= self.config.epochs || self.stopped_early()
     }
 
+    /// Optimiser steps in one epoch: whole batches of the training rows.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.train_rows / self.config.batch as u64
+    }
+
     /// Whether the validation loss has not improved by `min_improvement` (relative) for
     /// `patience` epochs, counted from the epoch the objective last changed. A pure
     /// function of the history, so a resumed run stops where an uninterrupted one does.
@@ -266,7 +299,7 @@ impl Trainer {
         if patience == 0 {
             return false;
         }
-        let start = self.config.objective_start_epoch();
+        let start = self.config.objective_start_epoch(self.steps_per_epoch());
         let losses: Vec<f64> = self
             .history
             .iter()
@@ -338,7 +371,6 @@ impl Trainer {
         epoch: usize,
         ws: &mut Workspace,
     ) -> Result<(Sums, CodeCounts)> {
-        let weights = LossWeights::for_epoch(&self.config, epoch);
         let mut tally = Tally::new(self.model.d_hidden);
         let mut grads = step::zero_gradients(&self.model);
         let batches =
@@ -349,6 +381,7 @@ impl Trainer {
             if x.len() < self.config.batch * self.model.d {
                 break;
             }
+            let weights = LossWeights::at(&self.config, epoch, self.adam.step);
             let stats = self.step(&x, &weights, ws, &mut grads)?;
             tally.add(&x, &stats, &self.train_mean);
         }
@@ -367,6 +400,21 @@ impl Trainer {
         }
         Ok((tally.sums, tally.counts))
     }
+}
+
+/// The training rows (the first `rows − validation_rows`) and the validation rows (the
+/// rest) of `source`, each without the rows whose norm exceeds `bound`.
+fn split<'a>(
+    source: &'a dyn RowSource,
+    config: &TrainConfig,
+    bound: Option<f32>,
+) -> Result<(NormBoundedRows<RowRange<'a>>, NormBoundedRows<RowRange<'a>>)> {
+    let n = source.rows();
+    let n_train = n - config.validation_rows(n);
+    Ok((
+        NormBoundedRows::new(RowRange::new(source, 0, n_train), bound)?,
+        NormBoundedRows::new(RowRange::new(source, n_train, n), bound)?,
+    ))
 }
 
 /// Running sums of an epoch's minibatches on one split.

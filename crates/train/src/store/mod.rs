@@ -7,11 +7,13 @@
 //! [`StoreWriter`], listed only once complete, and read back, one hook point at a time
 //! and never whole, through [`ActivationStore`] and [`ShuffledRows`].
 
+mod bounded;
 mod index;
 mod reader;
 mod scaled;
 mod writer;
 
+pub use bounded::{median_row_norm, NormBoundedRows};
 pub(crate) use index::first_json_difference;
 pub use index::{
     BosHandling, CorpusIdentity, ModelIdentity, ShardEntry, SinkHandling, StoreDtype, StoreIndex, StoreSpec,

@@ -25,6 +25,30 @@ pub trait RowSource: Send + Sync {
     fn read_chunk(&self, i: usize) -> Result<Vec<f32>>;
 }
 
+/// A borrowed source reads as the source (views such as
+/// [`super::NormBoundedRows`] take their inner source by value).
+impl<T: RowSource + ?Sized> RowSource for &T {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    fn rows(&self) -> u64 {
+        (**self).rows()
+    }
+
+    fn chunks(&self) -> usize {
+        (**self).chunks()
+    }
+
+    fn chunk_len(&self, i: usize) -> usize {
+        (**self).chunk_len(i)
+    }
+
+    fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
+        (**self).read_chunk(i)
+    }
+}
+
 /// Memory-maps a safetensors file and returns rows `[start, start + len)` of the 2-D
 /// tensor `name` as f32.
 fn read_rows(path: &Path, name: &str, start: usize, len: usize) -> Result<Vec<f32>> {

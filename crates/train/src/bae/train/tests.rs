@@ -17,8 +17,10 @@ fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch:
         val_fraction: 0.2,
         seed: 7,
         // These tests are about the loop itself, on raw rows with the reference's
-        // initialisation; early stopping and normalisation have their own.
+        // initialisation and schedule; early stopping, the λ warm-up and normalisation
+        // have their own.
         patience: 0,
+        lambda_warmup_steps: 0,
         normalize_activations: Normalization::None,
         decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
@@ -328,4 +330,47 @@ fn the_folded_model_reads_raw_activations_as_the_scaled_one_does() {
     for (r, rf) in model.reconstruct(&x).iter().zip(folded.reconstruct(&x)) {
         assert!((r - rf).abs() <= 1e-3 * r.abs().max(1.0), "{r} vs {rf}");
     }
+}
+
+#[test]
+fn rows_far_above_the_median_norm_are_left_out_of_both_splits() {
+    // 2048 ordinary rows with 6 massive ones (1000x) spread through both splits: the
+    // default ratio leaves exactly those out, and the model fits the rest.
+    let rows = synthetic_bits(2048, 8, 3, 4.0, 0.05, 9).unwrap();
+    let mut data: Vec<f32> = rows.flatten_all().unwrap().to_vec1().unwrap();
+    for r in [5usize, 300, 900, 1500, 1700, 2000] {
+        data[r * 8..(r + 1) * 8].iter_mut().for_each(|x| *x *= 1000.0);
+    }
+    let massive = Tensor::from_vec(data, (2048, 8), &Device::Cpu).unwrap();
+    let c = config(Estimator::Sigmoid, 1e-2, 30, 5);
+    let trained = train_in_memory(&massive, c.clone()).unwrap();
+    assert_eq!(trained.outlier_rows, 6);
+    let n_val = c.validation_rows(2048);
+    assert_eq!((trained.train_rows, trained.val_rows), (2048 - n_val - 4, n_val - 2));
+    let bound = trained.outlier_norm_bound.unwrap();
+    assert!(bound > 20.0 && bound < 20.0 * 10.0, "20x a median norm of about 4-8: {bound}");
+    assert!(last_val(&trained).fvu < 0.2, "{:?}", last_val(&trained));
+    // Kept in, they are most of the variance, and the same recipe fits them instead.
+    let kept = train_in_memory(&massive, TrainConfig { outlier_norm_ratio: 0.0, ..c }).unwrap();
+    assert_eq!((kept.outlier_rows, kept.outlier_norm_bound, kept.train_rows), (0, None, 2048 - n_val));
+    assert!(last_val(&kept).fvu > last_val(&trained).fvu, "{:?}", last_val(&kept));
+}
+
+#[test]
+fn the_lambda_warm_up_ramps_both_regularisers_per_step() {
+    let c = TrainConfig { lambda_warmup_steps: 100, entropy_start_epoch: 2, ..TrainConfig::default() };
+    let at = |epoch, steps| LossWeights::at(&c, epoch, steps);
+    assert_eq!((at(0, 0).lambda_entropy, at(0, 0).lambda_covariance), (0.0, 0.0));
+    // Half-way through the warm-up λ_C is half its value; λ_H waits for E0.
+    assert_eq!((at(1, 50).lambda_entropy, at(1, 50).lambda_covariance), (0.0, 0.5 * c.lambda_covariance));
+    assert_eq!(at(2, 50).lambda_entropy, 0.5 * c.lambda_entropy);
+    assert_eq!(
+        (at(3, 100).lambda_entropy, at(9, 1000).lambda_covariance),
+        (c.lambda_entropy, c.lambda_covariance)
+    );
+    // Early stopping compares epochs from the first that starts after both.
+    assert_eq!(c.objective_start_epoch(30), 4);
+    assert_eq!(c.objective_start_epoch(200), 2);
+    let none = TrainConfig { lambda_warmup_steps: 0, ..c };
+    assert_eq!((none.lambda_ramp(0), none.objective_start_epoch(1)), (1.0, 2));
 }
