@@ -89,11 +89,12 @@ impl PackedCodes {
         (0..self.features).map(|j| self.feature(j).iter().map(|w| w.count_ones() as u64).sum()).collect()
     }
 
-    /// The features that are on in some rows and off in others (a constant feature has
-    /// zero covariance with every other, so the covariance term needs only these).
-    pub fn varying_features(&self) -> Vec<usize> {
+    /// The features that are on in some rows and off in others, from their
+    /// [`Self::counts`] (a constant feature has zero covariance with every other, so the
+    /// covariance term needs only these).
+    pub fn varying_features(&self, counts: &[u64]) -> Vec<usize> {
         let rows = self.rows as u64;
-        self.counts().iter().enumerate().filter(|(_, &c)| c > 0 && c < rows).map(|(j, _)| j).collect()
+        counts.iter().enumerate().filter(|(_, &c)| c > 0 && c < rows).map(|(j, _)| j).collect()
     }
 
     /// The codes of `features` only, in that order.
@@ -358,7 +359,7 @@ mod tests {
             (row[1], row[4], row[6]) = (1.0, 2.0, -1.0);
         }
         let packed = PackedCodes::from_preactivations(&pre, rows, features);
-        let varying = packed.varying_features();
+        let varying = packed.varying_features(&packed.counts());
         assert_eq!(varying, vec![0, 2, 3, 5, 7]);
         let mut full = vec![0f32; features * features];
         let whole = packed.covariance_with_signs(&mut full);

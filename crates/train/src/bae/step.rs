@@ -164,7 +164,7 @@ fn forward(
     // Only features that vary within the batch have a nonzero covariance; once most bits
     // are constant this shrinks the d'×d' pass (and the gradient's GEMM) to m×m. The sum
     // is the same integer either way.
-    ws.varying = if with_covariance { codes.varying_features() } else { Vec::new() };
+    ws.varying = if with_covariance { codes.varying_features(&counts) } else { Vec::new() };
     let m = ws.varying.len();
     ws.signs.resize(m * m, 0.0);
     let covariance = if m > 0 { codes.select(&ws.varying).covariance_with_signs(&mut ws.signs) } else { 0.0 };
