@@ -250,13 +250,7 @@ fn every_row_carries_its_hooks_gate_and_a_failing_hook_is_marked() {
         s(&strict),
     ]);
     assert_ok(&o);
-    let batch = ParquetRecordBatchReaderBuilder::try_new(File::open(&strict).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let (batch, _) = read_parquet(&strict);
     assert!(strings(&batch, "quality").iter().all(|q| q == "fail"));
     check_plot(&out, Some("entropy-by-position"), "(fails its gate)");
     let bad = bae(&[

@@ -216,11 +216,7 @@ fn the_model_judges_itself_and_a_rerun_costs_nothing() {
 
 /// (feature, explanation, score) of the scored features.
 fn read_scores(path: &Path) -> Vec<(u32, String, f64)> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(path).unwrap(),
-    )
-    .unwrap();
-    let b = reader.build().unwrap().next().unwrap().unwrap();
+    let (b, _) = read_parquet(path);
     let feature =
         b.column_by_name("feature").unwrap().as_any().downcast_ref::<arrow::array::UInt32Array>().unwrap();
     let explanation = b

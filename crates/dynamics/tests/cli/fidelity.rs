@@ -52,11 +52,7 @@ fn fidelity_of_exact_and_zero_reconstructions() {
     ]);
     assert_ok(&o);
     check_tables_with_pyarrow(&[&out]);
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(&out).unwrap(),
-    )
-    .unwrap();
-    let b = reader.build().unwrap().next().unwrap().unwrap();
+    let (b, _) = read_parquet(&out);
     let col = |name: &str| -> Vec<f64> {
         b.column_by_name(name)
             .unwrap()

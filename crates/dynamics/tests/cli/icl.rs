@@ -2,11 +2,9 @@
 //! pass, one prompt at a time; seeded, nested demonstrations; bad tasks and sweeps.
 
 use std::collections::HashMap;
-use std::fs::File;
 
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use bae_dynamics::icl::Task;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::entropy::write_bae;
 use super::*;
@@ -35,13 +33,6 @@ pub(super) const ROWS: [(&str, &str); 10] = [
     ("yes", "no"),
     ("in", "out"),
 ];
-
-fn read(path: &Path) -> (RecordBatch, HashMap<String, String>) {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
-    let kv = reader.metadata().file_metadata().key_value_metadata().unwrap().clone();
-    let meta = kv.into_iter().map(|k| (k.key, k.value.unwrap_or_default())).collect();
-    (reader.build().unwrap().next().unwrap().unwrap(), meta)
-}
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
     b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_any().downcast_ref::<T>().unwrap()
@@ -85,7 +76,7 @@ fn icl_rows_equal_a_slow_reference() {
     check_tables_with_pyarrow(&[&out]);
     check_plot(&out, None, "demonstrations (k)");
     check_plot(&out, Some("accuracy-by-demos"), "Label log-probability");
-    let (b, meta) = read(&out);
+    let (b, meta) = read_parquet(&out);
     assert_eq!(meta["format"], "bae.icl.v1");
     assert!(meta["config"].contains("\"seed\":7"), "{}", meta["config"]);
     assert_eq!(b.num_rows(), 3 * hooks.len() + 3 * 5);
@@ -191,7 +182,7 @@ fn icl_rows_equal_a_slow_reference() {
     *args2.last_mut().unwrap() = s(&again);
     assert_ok(&bae(&args2));
     assert_eq!(
-        read(&again).0.column_by_name("demo_indices").unwrap().to_data(),
+        read_parquet(&again).0.column_by_name("demo_indices").unwrap().to_data(),
         b.column_by_name("demo_indices").unwrap().to_data()
     );
 }

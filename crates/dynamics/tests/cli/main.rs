@@ -20,6 +20,15 @@ use bae_lm::testing::{random_weights, tiny_config, write_gguf, write_hf_dir};
 use bae_lm::{Batch, Family, ForwardRequest, HookPoint, LoadOptions, Model};
 use candle_core::{DType, Device, Tensor};
 
+/// The first record batch of a Parquet table and its key-value metadata.
+fn read_parquet(path: &Path) -> (arrow::array::RecordBatch, std::collections::HashMap<String, String>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let kv = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let meta = kv.into_iter().map(|k| (k.key, k.value.unwrap_or_default())).collect();
+    (reader.build().unwrap().next().unwrap().unwrap(), meta)
+}
+
 fn bae(args: &[&str]) -> Output {
     bae_env(args, &[])
 }

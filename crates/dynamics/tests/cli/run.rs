@@ -129,14 +129,7 @@ fn an_undertrained_bae_fails_its_gate_in_every_table_and_the_summary() {
     assert!(fvu > 0.5, "an untrained BAE with FVU {fvu}");
     assert!(cfg["activation_scale"].as_f64().unwrap() > 0.0, "{cfg}");
     for table in ["entropy.parquet", "icl-pairs.parquet"] {
-        let file = std::fs::File::open(out.join(table)).unwrap();
-        let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
+        let (batch, _) = read_parquet(&out.join(table));
         let quality = batch
             .column_by_name("quality")
             .unwrap()

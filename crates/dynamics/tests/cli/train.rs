@@ -78,15 +78,7 @@ fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() 
     let weights = candle_core::safetensors::load(a.join("sae_weights.safetensors"), &Device::Cpu).unwrap();
     assert_eq!(weights["W_enc"].dims(), &[12, 8]);
     assert_eq!(weights["W_dec"].dims(), &[8, 12]);
-    let log = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(a.join("training_log.parquet")).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap()
-    .next()
-    .unwrap()
-    .unwrap();
+    let (log, _) = read_parquet(&a.join("training_log.parquet"));
     assert_eq!(log.num_rows(), 8, "train and val rows for 4 epochs");
     check_tables_with_pyarrow(&[&a.join("training_log.parquet")]);
     check_plot(&a.join("training_log.parquet"), None, "Fraction of variance unexplained");
