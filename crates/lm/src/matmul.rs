@@ -179,36 +179,90 @@ mod blas {
         }
     }
 
-    /// Row-major `cblas_sgemm`; the caller has checked the lengths and that m, n, k > 0.
+    /// Rows of `c` per `cblas_sgemm` call. OpenBLAS runs single-threaded and rayon takes
+    /// these blocks in parallel: one thread pool instead of two that yield to each other,
+    /// and a block size fixed in advance, not derived from the thread count, so every
+    /// element of `c` comes out of the same call whatever the number of threads. (With
+    /// its own threads OpenBLAS splits the work in ways that change the rounding: the same
+    /// training run gave different weights under OPENBLAS_NUM_THREADS = 1 and 2.)
+    const ROWS_PER_CALL: usize = 128;
+
+    /// Row-major `c = alpha · op(a) · op(b) + beta · c` in blocks of [`ROWS_PER_CALL`]
+    /// rows of `c`; the caller has checked the lengths and that m, n, k > 0.
     pub(super) fn sgemm(shape: &Sgemm, alpha: f32, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+        use rayon::prelude::*;
+        static SINGLE_THREADED: std::sync::Once = std::sync::Once::new();
+        SINGLE_THREADED.call_once(|| {
+            // SAFETY: a plain setter of the library's thread count, called before any
+            // other OpenBLAS call of ours and never concurrently with one (Once).
+            unsafe { openblas_set_num_threads(1) }
+        });
+        let Sgemm { m, n, k, trans_a, .. } = *shape;
+        // Row i of op(a) starts at a[i·k] when a is stored [m, k], at a[i] when [k, m].
+        let row_stride = if trans_a { 1 } else { k };
+        let a = SharedPtr(a.as_ptr());
+        c.par_chunks_mut(ROWS_PER_CALL * n).enumerate().for_each(|(block, c)| {
+            let first = block * ROWS_PER_CALL;
+            let rows = c.len() / n;
+            let a = a;
+            // SAFETY: rows first..first + rows of op(a) lie inside `a` (the caller checked
+            // a.len() = m·k and first + rows ≤ m), and `c` is this block's own rows.
+            unsafe { call(&Sgemm { m: rows, ..*shape }, m, alpha, a.0.add(first * row_stride), b, beta, c) }
+        });
+    }
+
+    /// A read-only pointer the blocks share (`*const f32` is not `Send`).
+    #[derive(Clone, Copy)]
+    struct SharedPtr(*const f32);
+    // SAFETY: only read, and the slice it points into outlives the parallel loop.
+    unsafe impl Send for SharedPtr {}
+    unsafe impl Sync for SharedPtr {}
+
+    #[link(name = "openblas")]
+    extern "C" {
+        fn openblas_set_num_threads(threads: i32);
+        fn cblas_sgemm(
+            layout: i32,
+            trans_a: i32,
+            trans_b: i32,
+            m: i32,
+            n: i32,
+            k: i32,
+            alpha: f32,
+            a: *const f32,
+            lda: i32,
+            b: *const f32,
+            ldb: i32,
+            beta: f32,
+            c: *mut f32,
+            ldc: i32,
+        );
+    }
+
+    /// One `cblas_sgemm` over `shape.m` rows of `c`; `a` points at the first of them in
+    /// an op(a) whose full height is `full_m` (the leading dimension when `a` is stored
+    /// transposed).
+    ///
+    /// # Safety
+    /// `a` must reach op(a)'s `shape.m` rows of `shape.k` values through the row-major
+    /// leading dimension (`shape.k`, or `full_m` when transposed); `b` and `c` must match
+    /// the shape.
+    unsafe fn call(
+        shape: &Sgemm,
+        full_m: usize,
+        alpha: f32,
+        a: *const f32,
+        b: &[f32],
+        beta: f32,
+        c: &mut [f32],
+    ) {
         const ROW_MAJOR: i32 = 101;
         const NO_TRANS: i32 = 111;
         const TRANS: i32 = 112;
-        #[link(name = "openblas")]
-        extern "C" {
-            fn cblas_sgemm(
-                layout: i32,
-                trans_a: i32,
-                trans_b: i32,
-                m: i32,
-                n: i32,
-                k: i32,
-                alpha: f32,
-                a: *const f32,
-                lda: i32,
-                b: *const f32,
-                ldb: i32,
-                beta: f32,
-                c: *mut f32,
-                ldc: i32,
-            );
-        }
         let Sgemm { m, n, k, trans_a, trans_b } = *shape;
-        let lda = if trans_a { m } else { k };
+        let lda = if trans_a { full_m } else { k };
         let ldb = if trans_b { k } else { n };
-        // SAFETY: a holds op(a) = [m, k] stored row-major as [m, k] or [k, m], b likewise
-        // [k, n] or [n, k], c has room for [m, n]; the leading dimensions are those
-        // row-major widths, and BLAS does not keep pointers.
+        // SAFETY: the caller's contract; BLAS does not keep pointers.
         unsafe {
             cblas_sgemm(
                 ROW_MAJOR,
@@ -218,7 +272,7 @@ mod blas {
                 n as i32,
                 k as i32,
                 alpha,
-                a.as_ptr(),
+                a,
                 lda as i32,
                 b.as_ptr(),
                 ldb as i32,
@@ -269,7 +323,7 @@ mod tests {
         for backend in [MatmulBackend::OpenBlas, MatmulBackend::Candle] {
             let _guard = BACKEND_LOCK.lock().unwrap();
             set_backend(backend);
-            for (m, n, k) in [(1, 1, 1), (7, 5, 13), (33, 65, 17)] {
+            for (m, n, k) in [(1, 1, 1), (7, 5, 13), (33, 65, 17), (300, 9, 21)] {
                 for (trans_a, trans_b, alpha, beta) in [
                     (false, false, 1.0, 0.0),
                     (true, false, 0.5, 1.0),
@@ -295,6 +349,36 @@ mod tests {
                             "{backend:?} {m}x{n}x{k} {trans_a} {trans_b}: {g} vs {w}"
                         );
                     }
+                }
+            }
+        }
+        set_backend(MatmulBackend::OpenBlas);
+    }
+
+    #[test]
+    fn sgemm_gives_the_same_bits_on_any_number_of_threads() {
+        use crate::testing::SplitMix64;
+        let mut rng = SplitMix64::new(11);
+        // Several row blocks, a shared dimension long enough to be split, both layouts.
+        let (m, n, k) = (520, 70, 1100);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.symmetric()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.symmetric()).collect();
+        for backend in [MatmulBackend::OpenBlas, MatmulBackend::Candle] {
+            let _guard = BACKEND_LOCK.lock().unwrap();
+            set_backend(backend);
+            for trans_a in [false, true] {
+                let product = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let mut c = vec![0f32; m * n];
+                    pool.install(|| Sgemm { m, n, k, trans_a, trans_b: false }.run(1.0, &a, &b, 0.0, &mut c));
+                    c
+                };
+                let one = product(1);
+                for threads in [2, 3] {
+                    assert!(
+                        one == product(threads),
+                        "{backend:?} trans_a {trans_a}: {threads} threads differ"
+                    );
                 }
             }
         }
