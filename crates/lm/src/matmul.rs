@@ -204,16 +204,24 @@ mod blas {
         c.par_chunks_mut(ROWS_PER_CALL * n).enumerate().for_each(|(block, c)| {
             let first = block * ROWS_PER_CALL;
             let rows = c.len() / n;
-            let a = a;
             // SAFETY: rows first..first + rows of op(a) lie inside `a` (the caller checked
             // a.len() = m·k and first + rows ≤ m), and `c` is this block's own rows.
-            unsafe { call(&Sgemm { m: rows, ..*shape }, m, alpha, a.0.add(first * row_stride), b, beta, c) }
+            unsafe {
+                call(&Sgemm { m: rows, ..*shape }, m, alpha, a.get().add(first * row_stride), b, beta, c)
+            }
         });
     }
 
     /// A read-only pointer the blocks share (`*const f32` is not `Send`).
     #[derive(Clone, Copy)]
     struct SharedPtr(*const f32);
+
+    impl SharedPtr {
+        /// The pointer (a method, so closures capture the whole `Send` wrapper).
+        fn get(self) -> *const f32 {
+            self.0
+        }
+    }
     // SAFETY: only read, and the slice it points into outlives the parallel loop.
     unsafe impl Send for SharedPtr {}
     unsafe impl Sync for SharedPtr {}
