@@ -59,6 +59,22 @@ impl PackedCodes {
         Self { rows, features, words_per_feature, words }
     }
 
+    /// The rows of `parts` one after another (same features); every part but the last
+    /// must hold a whole number of 64-row words. Panics otherwise (a caller's bug).
+    pub fn stack(parts: &[PackedCodes]) -> Self {
+        let features = parts.first().map_or(0, |p| p.features);
+        let rows: usize = parts.iter().map(|p| p.rows).sum();
+        let init = parts.split_last().map_or(&[][..], |(_, init)| init);
+        assert!(init.iter().all(|p| p.rows % 64 == 0), "only the last part may end inside a word");
+        assert!(parts.iter().all(|p| p.features == features), "parts with different features");
+        let words_per_feature = rows.div_ceil(64);
+        let mut words = Vec::with_capacity(features * words_per_feature);
+        for j in 0..features {
+            parts.iter().for_each(|p| words.extend_from_slice(p.feature(j)));
+        }
+        Self { rows, features, words_per_feature, words }
+    }
+
     /// The packed words, feature by feature.
     pub fn words(&self) -> &[u64] {
         &self.words
@@ -256,6 +272,24 @@ mod tests {
         // Per-feature bias so frequencies vary from rare to dense.
         let bias: Vec<f32> = (0..features).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
         (0..rows * features).map(|i| rng.unit_f32() * 2.0 - 1.0 + bias[i % features] * 0.9).collect()
+    }
+
+    #[test]
+    fn stacked_codes_are_the_codes_of_the_stacked_rows() {
+        let (features, rows) = (5, 64 * 2 + 64 + 37);
+        let pre = random_pre(rows, features, 8);
+        let whole = PackedCodes::from_preactivations(&pre, rows, features);
+        let parts: Vec<PackedCodes> = [0..128, 128..192, 192..rows]
+            .into_iter()
+            .map(|r| {
+                PackedCodes::from_preactivations(
+                    &pre[r.start * features..r.end * features],
+                    r.len(),
+                    features,
+                )
+            })
+            .collect();
+        assert_eq!(PackedCodes::stack(&parts), whole);
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub struct TrainConfig {
     pub device: ComputeDevice,
     /// "binary" (the BAE, default), or a baseline: "relu_l1", "topk", "batch_topk",
     /// "jumprelu". The BAE-only fields (estimator, lambda_entropy, lambda_covariance,
-    /// entropy_start_epoch) must keep their defaults for a baseline; each baseline field
+    /// entropy_start_epoch, lambda_warmup_steps, merge_agreement) must keep their
+    /// defaults for a baseline; each baseline field
     /// is refused for the architectures it does not apply to.
     pub architecture: Architecture,
     /// Number of features d'; when absent, `expansion` × d.
@@ -119,6 +120,14 @@ pub struct TrainConfig {
     /// has found the data's directions. 0 applies them at full weight from the first
     /// step (the reference). Default 1000.
     pub lambda_warmup_steps: usize,
+    /// Duplicate bits merged after every epoch: two varying bits that agree, or
+    /// disagree, on at least this fraction of a fixed sample of 8,192 training rows are
+    /// one bit counted twice by a sum of marginal entropies, and the gradient cannot
+    /// separate them (a copy's pre-activations are saturated). One is folded into the
+    /// other so the reconstruction is unchanged wherever they agree, and switched off
+    /// (see `bae::merge`); the count goes to the training log (`merged_bits`). 0 never
+    /// merges (the reference); otherwise a fraction in (0.5, 1]. Default 0.999.
+    pub merge_agreement: f64,
     /// relu_l1 only: weight of the L1 term, mean over rows of Σ_j a_j. Default 1e-3.
     pub l1_coefficient: Option<f64>,
     /// topk and batch_topk only: active features per row (batch_topk: on average).
@@ -194,6 +203,7 @@ impl Default for TrainConfig {
             lambda_covariance: 3e-4,
             entropy_start_epoch: 0,
             lambda_warmup_steps: 1000,
+            merge_agreement: 0.999,
             l1_coefficient: None,
             k: None,
             l0_coefficient: None,
@@ -281,6 +291,7 @@ impl TrainConfig {
                 ("lambda_covariance", self.lambda_covariance != defaults.lambda_covariance),
                 ("entropy_start_epoch", self.entropy_start_epoch != defaults.entropy_start_epoch),
                 ("lambda_warmup_steps", self.lambda_warmup_steps != defaults.lambda_warmup_steps),
+                ("merge_agreement", self.merge_agreement != defaults.merge_agreement),
             ] {
                 if changed {
                     return contradiction(field, "binary");
@@ -335,6 +346,13 @@ impl TrainConfig {
             return bad(
                 "outlier_norm_ratio",
                 format!("= {ratio}, expected 0 (keep every row) or a number > 1"),
+            );
+        }
+        let agreement = self.merge_agreement;
+        if !(agreement == 0.0 || (agreement > 0.5 && agreement <= 1.0)) {
+            return bad(
+                "merge_agreement",
+                format!("= {agreement}, expected 0 (never merge) or a fraction in (0.5, 1]"),
             );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -430,7 +448,7 @@ mod tests {
         let c: TrainConfig = toml::from_str("estimator = \"sign_s\"\nbatch = 64").unwrap();
         assert_eq!(c.estimator, Estimator::SignS);
         assert_eq!((c.batch, c.epochs, c.entropy_start_epoch, c.lr), (64, 200, 0, 1e-3));
-        assert_eq!((c.lambda_warmup_steps, c.outlier_norm_ratio), (1000, 20.0));
+        assert_eq!((c.lambda_warmup_steps, c.outlier_norm_ratio, c.merge_agreement), (1000, 20.0, 0.999));
         assert_eq!((c.lambda_entropy, c.lambda_covariance, c.patience), (3e-3, 3e-4, 10));
         assert_eq!(c.normalize_activations, Normalization::ExpectedAverageOnlyIn);
         assert_eq!(c.decoder_bias_init, DecoderBiasInit::Mean);
@@ -459,6 +477,10 @@ mod tests {
             "`outlier_norm_ratio` = 0.5, expected 0 (keep every row) or a number > 1",
         );
         check("min_improvement = 1.5", "`min_improvement`");
+        check(
+            "merge_agreement = 0.4",
+            "`merge_agreement` = 0.4, expected 0 (never merge) or a fraction in (0.5, 1]",
+        );
         check("val_fraction = 0.0", "`patience` = 10 needs validation rows");
         check("lambda_covariance = nan", "`lambda_covariance`");
         check("architecture = \"topk\"\nk = 0", "`k` = 0, expected 1 ≤ k ≤ d' = 32");

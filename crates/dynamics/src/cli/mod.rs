@@ -274,6 +274,10 @@ pub struct BenchSyntheticArgs {
     /// Override the λ warm-up, in optimiser steps (0: full weight from the first step).
     #[arg(long)]
     pub lambda_warmup_steps: Option<usize>,
+    /// Override the duplicate-bit merge: the agreement at which two bits are merged
+    /// (0: never merge).
+    #[arg(long)]
+    pub merge_agreement: Option<f64>,
     /// Override the learning rate.
     #[arg(long)]
     pub lr: Option<f64>,

@@ -98,6 +98,7 @@ fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
     c.epochs = args.epochs.unwrap_or(c.epochs);
     c.entropy_start_epoch = args.entropy_start_epoch.unwrap_or(c.entropy_start_epoch);
     c.lambda_warmup_steps = args.lambda_warmup_steps.unwrap_or(c.lambda_warmup_steps);
+    c.merge_agreement = args.merge_agreement.unwrap_or(c.merge_agreement);
     c.lr = args.lr.unwrap_or(c.lr);
     c.patience = args.patience.unwrap_or(c.patience);
     if let Some(n) = &args.normalize_activations {
@@ -118,13 +119,25 @@ fn train_reporting(data: &Tensor, config: TrainConfig, r: usize) -> anyhow::Resu
             (t.epochs_done % 10 == 0 || t.finished(), t.history.iter().rev().find(|m| m.split == Split::Val))
         {
             eprintln!(
-                "r = {r}: epoch {} (step {}): val entropy {:.2} bits, FVU {:.4}, constant {}, loss {:.5}",
-                t.epochs_done, t.adam.step, m.codes.entropy_bits, m.fvu, m.codes.constant, m.loss
+                "r = {r}: epoch {} (step {}): val entropy {:.2} bits, FVU {:.4}, constant {}, loss {:.5}, \
+                 merged {}",
+                t.epochs_done,
+                t.adam.step,
+                m.codes.entropy_bits,
+                m.fvu,
+                m.codes.constant,
+                m.loss,
+                merged_bits(t)
             );
         }
         Ok(())
     })?;
     Ok(trainer)
+}
+
+/// Duplicate bits merged over the whole run.
+fn merged_bits(trainer: &Trainer) -> usize {
+    trainer.history.iter().filter(|m| m.split == Split::Train).map(|m| m.merged_bits).sum()
 }
 
 /// Planted-bit recovery: within this relative error of r passes.
@@ -156,6 +169,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
             val.fvu,
             val.codes.constant,
             trained.epochs_done,
+            merged_bits(&trained),
             seconds,
         ));
     }
@@ -163,8 +177,8 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
     if args.json {
         let json: Vec<_> = rows_out
             .iter()
-            .map(|(r, h, err, fvu, constant, epochs, s)| {
-                serde_json::json!({"bits": r, "estimate": h, "relative_error": err, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "seconds": s})
+            .map(|(r, h, err, fvu, constant, epochs, merged, s)| {
+                serde_json::json!({"bits": r, "estimate": h, "relative_error": err, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "merged_bits": merged, "seconds": s})
             })
             .collect();
         let out = serde_json::json!({
@@ -175,7 +189,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
     }
     let mut text = format!(
         "d = {}, d' = {}, {} rows of mean norm ≈ {}, λ_H = {:e}, λ_C = {:e}, E0 = {}, warm-up {} steps, lr = {:e}, normalisation {:?}\n \
-         r  estimate (bits)  error   val FVU  constant  epochs  seconds\n",
+         r  estimate (bits)  error   val FVU  constant  merged  epochs  seconds\n",
         args.d,
         config.d_hidden_for(args.d),
         args.rows,
@@ -187,9 +201,9 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         config.lr,
         config.normalize_activations
     );
-    for (r, h, err, fvu, constant, epochs, s) in &rows_out {
+    for (r, h, err, fvu, constant, epochs, merged, s) in &rows_out {
         text += &format!(
-            "{r:>2}  {h:>15.3}  {:>+5.0}%  {fvu:>7.4}  {constant:>8}  {epochs:>6}  {s:>7.1}\n",
+            "{r:>2}  {h:>15.3}  {:>+5.0}%  {fvu:>7.4}  {constant:>8}  {merged:>6}  {epochs:>6}  {s:>7.1}\n",
             err * 100.0
         );
     }

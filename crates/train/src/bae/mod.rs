@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod estimator;
 pub mod loss;
+pub mod merge;
 pub mod model;
 pub mod normalize;
 pub mod step;

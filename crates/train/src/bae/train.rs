@@ -7,9 +7,11 @@ use std::time::Instant;
 
 use candle_core::{Device, Result as CandleResult, Tensor};
 
+use super::merge;
 use super::model::Autoencoder;
 use super::normalize::activation_scale;
 use super::step::{self, BatchStats, LossWeights, Workspace};
+use crate::bits::PackedCodes;
 use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
 use crate::error::Result;
@@ -58,6 +60,10 @@ pub struct EpochMetrics {
     /// counts): feature-set entropy, L0, dead/dense/constant features, density histogram.
     #[serde(flatten)]
     pub codes: CodeStats,
+    /// Duplicate bits merged at the end of this epoch's training pass, before the
+    /// validation pass (see `merge_agreement`); the same on the epoch's two rows.
+    #[serde(default)]
+    pub merged_bits: usize,
     /// Wall time of the epoch (training pass plus validation), seconds.
     pub seconds: f64,
 }
@@ -127,6 +133,7 @@ fn stats_row(
         sparsity,
         loss,
         codes: stats,
+        merged_bits: 0,
         seconds,
     }
 }
@@ -141,6 +148,12 @@ struct Sums {
     sparsity: f64,
     batches: u64,
 }
+
+/// Rows of the training sample duplicate bits are judged on.
+const MERGE_SAMPLE_ROWS: usize = 8192;
+
+/// Mixed into the run seed for that sample's shuffle (the same rows every epoch).
+const MERGE_SEED: u64 = 0x6475_706c_6963_6174;
 
 /// How long BatchTopK's threshold remembers: the EMA's weight on each new batch.
 const THRESHOLD_RATE: f32 = 0.01;
@@ -232,6 +245,38 @@ impl Trainer {
         Ok(())
     }
 
+    /// Folds duplicate bits into one another (see [`super::merge`]), judged on the same
+    /// sample of the training rows every epoch; returns how many bits were switched off.
+    /// A BAE's only; a no-op with `merge_agreement = 0`.
+    fn merge_duplicate_bits(&mut self, train: &dyn RowSource) -> Result<usize> {
+        let agreement = self.config.merge_agreement;
+        if self.model.architecture != Architecture::Binary || agreement == 0.0 {
+            return Ok(0);
+        }
+        let (d, h) = (self.model.d, self.model.d_hidden);
+        // Blocks of whole 64-row words, so the packed parts stack.
+        let sample = ShuffledRows::new(train, 1024, self.config.shuffle_rows, self.config.seed ^ MERGE_SEED)?;
+        let (mut parts, mut rows) = (Vec::new(), 0);
+        for x in sample {
+            let x = x?;
+            let n = x.len() / d;
+            parts.push(PackedCodes::from_preactivations(&self.model.preactivations(&x), n, h));
+            rows += n;
+            if rows >= MERGE_SAMPLE_ROWS {
+                break;
+            }
+        }
+        let merges = merge::duplicate_bits(&PackedCodes::stack(&parts), agreement);
+        if !merges.is_empty() {
+            merge::apply(&mut self.model, &mut self.adam, &merges);
+            #[cfg(feature = "cuda")]
+            if let Some(gpu) = self.gpu.as_mut() {
+                gpu.upload(&self.model, &self.adam)?;
+            }
+        }
+        Ok(merges.len())
+    }
+
     /// How L0 is counted for this architecture.
     fn l0_rule(&self) -> L0Rule {
         if self.model.architecture == Architecture::Binary {
@@ -260,6 +305,7 @@ impl Trainer {
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
+            let merged_bits = self.merge_duplicate_bits(&train)?;
             let rule = self.l0_rule();
             let steps = self.adam.step;
             let train_row =
@@ -268,8 +314,8 @@ impl Trainer {
             let seconds = started.elapsed().as_secs_f64();
             let val_row =
                 stats_row(&self.config, epoch, steps, Split::Val, &sums, counts.stats(rule), seconds);
-            self.history.push(EpochMetrics { seconds, ..train_row });
-            self.history.push(val_row);
+            self.history.push(EpochMetrics { seconds, merged_bits, ..train_row });
+            self.history.push(EpochMetrics { merged_bits, ..val_row });
             self.epochs_done += 1;
             let last = self.finished();
             let checkpoint = last || self.epochs_done % self.config.checkpoint_every == 0;

@@ -17,10 +17,11 @@ fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch:
         val_fraction: 0.2,
         seed: 7,
         // These tests are about the loop itself, on raw rows with the reference's
-        // initialisation and schedule; early stopping, the λ warm-up and normalisation
-        // have their own.
+        // initialisation and schedule; early stopping, the λ warm-up, merging and
+        // normalisation have their own.
         patience: 0,
         lambda_warmup_steps: 0,
+        merge_agreement: 0.0,
         normalize_activations: Normalization::None,
         decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
@@ -45,6 +46,46 @@ fn a_bae_recovers_about_r_bits_from_synthetic_data() {
     // Without the entropy and covariance terms the codes are far more redundant.
     let free = train_in_memory(&rows, config(Estimator::Sigmoid, 0.0, 100, 30)).unwrap();
     assert!(last_val(&free).codes.entropy_bits > 8.0, "{:?}", last_val(&free));
+}
+
+#[test]
+fn an_epoch_merges_a_copy_and_a_complement_of_a_bit() {
+    let rows = synthetic_bits(2048, 16, 3, 4.0, 0.05, 4).unwrap();
+    let (_, d) = rows.dims2().unwrap();
+    let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), d, 512).unwrap();
+    // A learning rate too small to move anything: only the merge changes the code.
+    let c =
+        TrainConfig { epochs: 1, lr: 1e-12, merge_agreement: 1.0, ..config(Estimator::Sigmoid, 0.0, 1, 0) };
+    let mut trainer = Trainer::new(c, &source).unwrap();
+    let h = trainer.model.d_hidden;
+    // Bit 5 copies bit 0, bit 6 is its complement (pre-activations negated).
+    for r in 0..d {
+        let w = trainer.model.w_enc[r * h];
+        (trainer.model.w_enc[r * h + 5], trainer.model.w_enc[r * h + 6]) = (w, -w);
+    }
+    let b = trainer.model.b_enc[0];
+    (trainer.model.b_enc[5], trainer.model.b_enc[6]) = (b, -b);
+    let before = trainer.model.clone();
+    let varying_before = {
+        let x = source.read_chunk(0).unwrap();
+        let codes = PackedCodes::from_preactivations(&before.preactivations(&x), x.len() / d, h);
+        codes.varying_features(&codes.counts())
+    };
+    assert!(varying_before.contains(&0), "bit 0 must vary for the test to mean anything");
+    trainer.run(&source, None, &mut |_, _| Ok(())).unwrap();
+    assert!(trainer.history[0].merged_bits >= 2, "{:?}", trainer.history[0]);
+    assert_eq!((trainer.model.b_enc[5], trainer.model.b_enc[6]), (-1.0, -1.0));
+    // Bit 0 now carries both decoder rows: its own plus the copy's, less the complement's.
+    for c in 0..d {
+        let want = before.w_dec[c] + before.w_dec[5 * d + c] - before.w_dec[6 * d + c];
+        assert!((trainer.model.w_dec[c] - want).abs() < 1e-4, "column {c}");
+    }
+    // Without merging, the same epoch keeps all three.
+    let c = TrainConfig { merge_agreement: 0.0, ..trainer.config.clone() };
+    let mut kept = Trainer::new(c, &source).unwrap();
+    kept.model = before;
+    kept.run(&source, None, &mut |_, _| Ok(())).unwrap();
+    assert_eq!(kept.history[0].merged_bits, 0);
 }
 
 #[test]
