@@ -152,6 +152,9 @@ struct Sums {
 /// Rows of the training sample duplicate bits are judged on.
 const MERGE_SAMPLE_ROWS: usize = 8192;
 
+/// Rows per encoder pass over that sample: a multiple of 64, so the packed codes stack.
+const MERGE_CHUNK_ROWS: usize = 1024;
+
 /// Mixed into the run seed for that sample's shuffle (the same rows every epoch).
 const MERGE_SEED: u64 = 0x6475_706c_6963_6174;
 
@@ -245,28 +248,39 @@ impl Trainer {
         Ok(())
     }
 
-    /// Folds duplicate bits into one another (see [`super::merge`]), judged on the same
-    /// sample of the training rows every epoch; returns how many bits were switched off.
-    /// A BAE's only; a no-op with `merge_agreement = 0`.
-    fn merge_duplicate_bits(&mut self, train: &dyn RowSource) -> Result<usize> {
-        let agreement = self.config.merge_agreement;
-        if self.model.architecture != Architecture::Binary || agreement == 0.0 {
-            return Ok(0);
+    /// The training rows duplicate bits are judged on, drawn once per run: the first
+    /// [`MERGE_SAMPLE_ROWS`] of a seeded shuffle. None when nothing is merged (a baseline,
+    /// or `merge_agreement = 0`).
+    fn merge_sample(&self, train: &dyn RowSource) -> Result<Option<Vec<f32>>> {
+        if self.model.architecture != Architecture::Binary || self.config.merge_agreement == 0.0 {
+            return Ok(None);
         }
-        let (d, h) = (self.model.d, self.model.d_hidden);
-        // Blocks of whole 64-row words, so the packed parts stack.
-        let sample = ShuffledRows::new(train, 1024, self.config.shuffle_rows, self.config.seed ^ MERGE_SEED)?;
-        let (mut parts, mut rows) = (Vec::new(), 0);
-        for x in sample {
-            let x = x?;
-            let n = x.len() / d;
-            parts.push(PackedCodes::from_preactivations(&self.model.preactivations(&x), n, h));
-            rows += n;
-            if rows >= MERGE_SAMPLE_ROWS {
+        let d = self.model.d;
+        let mut sample = Vec::with_capacity(MERGE_SAMPLE_ROWS * d);
+        for x in ShuffledRows::new(
+            train,
+            MERGE_CHUNK_ROWS,
+            self.config.shuffle_rows,
+            self.config.seed ^ MERGE_SEED,
+        )? {
+            sample.extend_from_slice(&x?);
+            if sample.len() >= MERGE_SAMPLE_ROWS * d {
                 break;
             }
         }
-        let merges = merge::duplicate_bits(&PackedCodes::stack(&parts), agreement);
+        Ok(Some(sample))
+    }
+
+    /// Folds duplicate bits into one another (see [`super::merge`]), judged on `sample`;
+    /// returns how many bits were switched off.
+    fn merge_duplicate_bits(&mut self, sample: &[f32]) -> Result<usize> {
+        let (d, h) = (self.model.d, self.model.d_hidden);
+        // Chunks of whole 64-row words, so the packed parts stack.
+        let parts: Vec<PackedCodes> = sample
+            .chunks(MERGE_CHUNK_ROWS * d)
+            .map(|x| PackedCodes::from_preactivations(&self.model.preactivations(x), x.len() / d, h))
+            .collect();
+        let merges = merge::duplicate_bits(&PackedCodes::stack(&parts), self.config.merge_agreement);
         if !merges.is_empty() {
             merge::apply(&mut self.model, &mut self.adam, &merges);
             #[cfg(feature = "cuda")]
@@ -300,12 +314,16 @@ impl Trainer {
         let s = self.model.input_scale;
         let (train, val) = (ScaledRows::new(&train, s), ScaledRows::new(&val, s));
         let mut ws = Workspace::default();
+        let merge_sample = self.merge_sample(&train)?;
         while !self.finished() {
             let epoch = self.epochs_done;
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
-            let merged_bits = self.merge_duplicate_bits(&train)?;
+            let merged_bits = match &merge_sample {
+                Some(sample) => self.merge_duplicate_bits(sample)?,
+                None => 0,
+            };
             let rule = self.l0_rule();
             let steps = self.adam.step;
             let train_row =
