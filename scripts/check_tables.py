@@ -52,7 +52,7 @@ SCHEMAS = {
     "bae.training-log.v1": {
         "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
         "sparsity": F64, "loss": F64, "entropy_bits": F64, "entropy_bits_per_feature": F64, "l0": F64, "dead": U32,
-        "dense": U32, "constant": U32, "merged_bits": U32, "seconds": F64,
+        "dense": U32, "constant": U32, "merged_bits": U32, "pruned_bits": U32, "seconds": F64,
     },
 }
 

@@ -43,6 +43,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         ("dense".into(), u32s(&|m| m.codes.dense)),
         ("constant".into(), u32s(&|m| m.codes.constant)),
         ("merged_bits".into(), u32s(&|m| m.merged_bits)),
+        ("pruned_bits".into(), u32s(&|m| m.pruned_bits)),
     ];
     for (bin, label) in DENSITY_BIN_LABELS.iter().enumerate() {
         columns.push((format!("density_{label}"), u32s(&|m| m.codes.density_histogram[bin])));
@@ -80,6 +81,7 @@ mod tests {
                 density_histogram: [1, 0, 0, 0, 0, 2, 0, 0, epoch],
             },
             merged_bits: 2 * epoch,
+            pruned_bits: 3 * epoch,
             seconds: 0.01,
         }
     }
@@ -95,10 +97,13 @@ mod tests {
         assert!(kv.iter().any(|k| k.key == "config" && k.value.as_deref() == Some("{\"lr\":0.1}")));
         let batch = builder.build().unwrap().next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 3);
-        assert_eq!(batch.num_columns(), 15 + 9 + 1);
+        assert_eq!(batch.num_columns(), 16 + 9 + 1);
         let merged =
             batch.column_by_name("merged_bits").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
         assert_eq!(merged.value(2), 2);
+        let pruned =
+            batch.column_by_name("pruned_bits").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
+        assert_eq!(pruned.value(2), 3);
         let split = batch.column_by_name("split").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((split.value(1), split.value(2)), ("val", "train"));
         let mse = batch.column_by_name("mse").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();

@@ -70,9 +70,10 @@ pub enum ComputeDevice {
 
 /// A training run. Field names are the TOML keys. The defaults are the recipe chosen on
 /// planted bits at normalised scale (BENCHMARKS.md, "Planted bits"): sigmoid
-/// estimator, λ_H = 3e-3, λ_C = 3e-4 reached by a linear warm-up over 1,000 steps,
+/// estimator, λ_H = 3e-4, λ_C = 3e-5 reached by a linear warm-up over 1,000 steps,
 /// Adam lr 1e-3, batch 512, at most 200 epochs with patience 10, inputs normalised,
-/// rows above 20x the median norm left out, b_dec at the mean, last 20% held out.
+/// rows above 20x the median norm left out, b_dec at the mean, last 20% held out,
+/// duplicate bits merged and unprofitable bits switched off after every epoch.
 /// The reference recipe (Cho et al.'s code) is sign_s, λ_H = λ_C = 1e-7, E0 = 500,
 /// lr 5e-4, 2000 epochs on raw activations; at SmolLM2's scale its regularisers are
 /// 1e-4 of the MSE and do nothing, and on planted bits it reports 2x to 40x r.
@@ -93,7 +94,7 @@ pub struct TrainConfig {
     pub device: ComputeDevice,
     /// "binary" (the BAE, default), or a baseline: "relu_l1", "topk", "batch_topk",
     /// "jumprelu". The BAE-only fields (estimator, lambda_entropy, lambda_covariance,
-    /// entropy_start_epoch, lambda_warmup_steps, merge_agreement) must keep their
+    /// entropy_start_epoch, lambda_warmup_steps, merge_agreement, prune_bits) must keep their
     /// defaults for a baseline; each baseline field
     /// is refused for the architectures it does not apply to.
     pub architecture: Architecture,
@@ -104,10 +105,12 @@ pub struct TrainConfig {
     /// Gradient estimator of the binarization: "identity", "sign_s" (the reference's) or
     /// "sigmoid" (default: the only one that found planted bits at d' = 4d).
     pub estimator: Estimator,
-    /// λ_H, weight of the entropy term (bits). Default 3e-3 (reference 1e-7, on raw
+    /// λ_H, weight of the entropy term (bits). Default 3e-4 (reference 1e-7, on raw
     /// activations).
     pub lambda_entropy: f64,
-    /// λ_C, weight of the covariance term. Default 3e-4 (reference 1e-7).
+    /// λ_C, weight of the covariance term. Default 3e-5 (reference 1e-7): Σ|Cov|
+    /// grows with the square of the varying bits, and at 3e-4 it, not the MSE, set the
+    /// size of a real hook's code (at λ_H = 3e-4, FVU 0.52 at block 25 of SmolLM2 against 0.41).
     pub lambda_covariance: f64,
     /// E0: first epoch (0-based) in which the entropy term counts. Default 0: the
     /// warm-up below brings it in instead (reference: 500 of 2000 epochs, no warm-up).
@@ -128,6 +131,14 @@ pub struct TrainConfig {
     /// (see `bae::merge`); the count goes to the training log (`merged_bits`). 0 never
     /// merges (the reference); otherwise a fraction in (0.5, 1]. Default 0.999.
     pub merge_agreement: f64,
+    /// Unprofitable bits switched off after every epoch (after merging): each varying
+    /// bit whose reconstruction gain on the same 8,192-row sample is below its entropy
+    /// cost λ_H·h(p_j) at the current λ_H is replaced by its mean (folded into b_dec) and
+    /// switched off, the most unprofitable first (see `bae::prune`). The gradient cannot
+    /// do this for a balanced bit, where the entropy term's derivative is zero. The count
+    /// goes to the training log (`pruned_bits`). false never prunes (the reference).
+    /// Default true.
+    pub prune_bits: bool,
     /// relu_l1 only: weight of the L1 term, mean over rows of Σ_j a_j. Default 1e-3.
     pub l1_coefficient: Option<f64>,
     /// topk and batch_topk only: active features per row (batch_topk: on average).
@@ -199,11 +210,12 @@ impl Default for TrainConfig {
             d_hidden: None,
             expansion: 4,
             estimator: Estimator::Sigmoid,
-            lambda_entropy: 3e-3,
-            lambda_covariance: 3e-4,
+            lambda_entropy: 3e-4,
+            lambda_covariance: 3e-5,
             entropy_start_epoch: 0,
             lambda_warmup_steps: 1000,
             merge_agreement: 0.999,
+            prune_bits: true,
             l1_coefficient: None,
             k: None,
             l0_coefficient: None,
@@ -292,6 +304,7 @@ impl TrainConfig {
                 ("entropy_start_epoch", self.entropy_start_epoch != defaults.entropy_start_epoch),
                 ("lambda_warmup_steps", self.lambda_warmup_steps != defaults.lambda_warmup_steps),
                 ("merge_agreement", self.merge_agreement != defaults.merge_agreement),
+                ("prune_bits", self.prune_bits != defaults.prune_bits),
             ] {
                 if changed {
                     return contradiction(field, "binary");
@@ -449,7 +462,7 @@ mod tests {
         assert_eq!(c.estimator, Estimator::SignS);
         assert_eq!((c.batch, c.epochs, c.entropy_start_epoch, c.lr), (64, 200, 0, 1e-3));
         assert_eq!((c.lambda_warmup_steps, c.outlier_norm_ratio, c.merge_agreement), (1000, 20.0, 0.999));
-        assert_eq!((c.lambda_entropy, c.lambda_covariance, c.patience), (3e-3, 3e-4, 10));
+        assert_eq!((c.lambda_entropy, c.lambda_covariance, c.patience), (3e-4, 3e-5, 10));
         assert_eq!(c.normalize_activations, Normalization::ExpectedAverageOnlyIn);
         assert_eq!(c.decoder_bias_init, DecoderBiasInit::Mean);
         assert_eq!(c.d_hidden_for(576), 2304);

@@ -278,6 +278,9 @@ pub struct BenchSyntheticArgs {
     /// (0: never merge).
     #[arg(long)]
     pub merge_agreement: Option<f64>,
+    /// Override the pruning of unprofitable bits ("true" or "false").
+    #[arg(long)]
+    pub prune_bits: Option<bool>,
     /// Override the learning rate.
     #[arg(long)]
     pub lr: Option<f64>,

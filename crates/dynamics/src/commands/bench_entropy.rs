@@ -99,6 +99,7 @@ fn synthetic_recipe(args: &BenchSyntheticArgs) -> anyhow::Result<TrainConfig> {
     c.entropy_start_epoch = args.entropy_start_epoch.unwrap_or(c.entropy_start_epoch);
     c.lambda_warmup_steps = args.lambda_warmup_steps.unwrap_or(c.lambda_warmup_steps);
     c.merge_agreement = args.merge_agreement.unwrap_or(c.merge_agreement);
+    c.prune_bits = args.prune_bits.unwrap_or(c.prune_bits);
     c.lr = args.lr.unwrap_or(c.lr);
     c.patience = args.patience.unwrap_or(c.patience);
     if let Some(n) = &args.normalize_activations {
@@ -120,19 +121,25 @@ fn train_reporting(data: &Tensor, config: TrainConfig, r: usize) -> anyhow::Resu
         {
             eprintln!(
                 "r = {r}: epoch {} (step {}): val entropy {:.2} bits, FVU {:.4}, constant {}, loss {:.5}, \
-                 merged {}",
+                 merged {}, pruned {}",
                 t.epochs_done,
                 t.adam.step,
                 m.codes.entropy_bits,
                 m.fvu,
                 m.codes.constant,
                 m.loss,
-                merged_bits(t)
+                merged_bits(t),
+                pruned_bits(t)
             );
         }
         Ok(())
     })?;
     Ok(trainer)
+}
+
+/// Unprofitable bits switched off over the whole run.
+fn pruned_bits(trainer: &Trainer) -> usize {
+    trainer.history.iter().filter(|m| m.split == Split::Train).map(|m| m.pruned_bits).sum()
 }
 
 /// Duplicate bits merged over the whole run.
@@ -170,6 +177,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
             val.codes.constant,
             trained.epochs_done,
             merged_bits(&trained),
+            pruned_bits(&trained),
             seconds,
         ));
     }
@@ -177,8 +185,8 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
     if args.json {
         let json: Vec<_> = rows_out
             .iter()
-            .map(|(r, h, err, fvu, constant, epochs, merged, s)| {
-                serde_json::json!({"bits": r, "estimate": h, "relative_error": err, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "merged_bits": merged, "seconds": s})
+            .map(|(r, h, err, fvu, constant, epochs, merged, pruned, s)| {
+                serde_json::json!({"bits": r, "estimate": h, "relative_error": err, "val_fvu": fvu, "constant_features": constant, "epochs": epochs, "merged_bits": merged, "pruned_bits": pruned, "seconds": s})
             })
             .collect();
         let out = serde_json::json!({
@@ -189,7 +197,7 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
     }
     let mut text = format!(
         "d = {}, d' = {}, {} rows of mean norm ≈ {}, λ_H = {:e}, λ_C = {:e}, E0 = {}, warm-up {} steps, lr = {:e}, normalisation {:?}\n \
-         r  estimate (bits)  error   val FVU  constant  merged  epochs  seconds\n",
+         r  estimate (bits)  error   val FVU  constant  merged  pruned  epochs  seconds\n",
         args.d,
         config.d_hidden_for(args.d),
         args.rows,
@@ -201,9 +209,9 @@ pub fn synthetic_bits(args: &BenchSyntheticArgs) -> anyhow::Result<()> {
         config.lr,
         config.normalize_activations
     );
-    for (r, h, err, fvu, constant, epochs, merged, s) in &rows_out {
+    for (r, h, err, fvu, constant, epochs, merged, pruned, s) in &rows_out {
         text += &format!(
-            "{r:>2}  {h:>15.3}  {:>+5.0}%  {fvu:>7.4}  {constant:>8}  {merged:>6}  {epochs:>6}  {s:>7.1}\n",
+            "{r:>2}  {h:>15.3}  {:>+5.0}%  {fvu:>7.4}  {constant:>8}  {merged:>6}  {pruned:>6}  {epochs:>6}  {s:>7.1}\n",
             err * 100.0
         );
     }

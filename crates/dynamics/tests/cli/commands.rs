@@ -160,7 +160,8 @@ fn bench_synthetic_bits_recovers_the_planted_bits() {
     // rows of a real hook's norm, 16,384 rows: the bench's defaults) on 4 and on 16
     // planted bits: a BAE that found the bits and kept its other features constant
     // reports r; the recipe must land within ±15%. 4 bits is the case that kept exact
-    // copies of each bit (12 bits) until duplicates were merged. Minutes, not seconds.
+    // copies of each bit (12 bits) until duplicates were merged, and a fifth balanced bit
+    // at λ_H = 1e-3 until unprofitable bits were switched off. Minutes, not seconds.
     let out = bae(&["bench", "synthetic-bits", "--bits", "4,16", "--json"]);
     assert_ok(&out);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -172,9 +173,13 @@ fn bench_synthetic_bits_recovers_the_planted_bits() {
     }
     assert_eq!(json["passed"], true, "{json}");
     let recipe = &json["recipe"];
-    assert_eq!(recipe["lambda_entropy"], 3e-3, "the test must run the shipped defaults");
+    assert_eq!(recipe["lambda_entropy"], 3e-4, "the test must run the shipped defaults");
+    assert_eq!(recipe["lambda_covariance"], 3e-5);
     assert_eq!((recipe["lambda_warmup_steps"].as_u64(), recipe["lr"].as_f64()), (Some(1000), Some(1e-3)));
-    assert_eq!(recipe["merge_agreement"], 0.999);
+    assert_eq!(
+        (recipe["merge_agreement"].as_f64(), recipe["prune_bits"].as_bool()),
+        (Some(0.999), Some(true))
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ pub fn duplicate_bits(codes: &PackedCodes, agreement: f64) -> Vec<Merge> {
 /// Applies `merges` to a binary autoencoder and its optimiser state (parameters in
 /// [`Autoencoder::params`] order).
 pub fn apply(model: &mut Autoencoder, adam: &mut Adam, merges: &[Merge]) {
-    let (d, h) = (model.d, model.d_hidden);
+    let d = model.d;
     for &Merge { kept, removed, complement } in merges {
         let moved: Vec<f32> = model.w_dec[removed * d..(removed + 1) * d].to_vec();
         let target = &mut model.w_dec[kept * d..(kept + 1) * d];
@@ -97,14 +97,21 @@ pub fn apply(model: &mut Autoencoder, adam: &mut Adam, merges: &[Merge]) {
         } else {
             target.iter_mut().zip(&moved).for_each(|(t, m)| *t += m);
         }
-        model.w_dec[removed * d..(removed + 1) * d].fill(0.0);
-        (0..d).for_each(|r| model.w_enc[r * h + removed] = 0.0);
-        model.b_enc[removed] = OFF_BIAS;
-        for moments in [&mut adam.m, &mut adam.v] {
-            (0..d).for_each(|r| moments[0][r * h + removed] = 0.0);
-            moments[1][removed] = 0.0;
-            moments[2][removed * d..(removed + 1) * d].fill(0.0);
-        }
+        switch_off(model, adam, removed);
+    }
+}
+
+/// Switches bit `bit` off for good: a zero encoder column and decoder row, a negative
+/// bias, and fresh optimiser moments (parameters in [`Autoencoder::params`] order).
+pub fn switch_off(model: &mut Autoencoder, adam: &mut Adam, bit: usize) {
+    let (d, h) = (model.d, model.d_hidden);
+    model.w_dec[bit * d..(bit + 1) * d].fill(0.0);
+    (0..d).for_each(|r| model.w_enc[r * h + bit] = 0.0);
+    model.b_enc[bit] = OFF_BIAS;
+    for moments in [&mut adam.m, &mut adam.v] {
+        (0..d).for_each(|r| moments[0][r * h + bit] = 0.0);
+        moments[1][bit] = 0.0;
+        moments[2][bit * d..(bit + 1) * d].fill(0.0);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod loss;
 pub mod merge;
 pub mod model;
 pub mod normalize;
+pub mod prune;
 pub mod step;
 pub mod train;
 

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use candle_core::{Device, Result as CandleResult, Tensor};
 
-use super::merge;
 use super::model::Autoencoder;
 use super::normalize::activation_scale;
 use super::step::{self, BatchStats, LossWeights, Workspace};
+use super::{merge, prune};
 use crate::bits::PackedCodes;
 use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
@@ -64,6 +64,11 @@ pub struct EpochMetrics {
     /// validation pass (see `merge_agreement`); the same on the epoch's two rows.
     #[serde(default)]
     pub merged_bits: usize,
+    /// Bits switched off at the end of this epoch's training pass because they cost
+    /// more entropy than they bought reconstruction (see `prune_bits`); the same on the
+    /// epoch's two rows.
+    #[serde(default)]
+    pub pruned_bits: usize,
     /// Wall time of the epoch (training pass plus validation), seconds.
     pub seconds: f64,
 }
@@ -134,6 +139,7 @@ fn stats_row(
         loss,
         codes: stats,
         merged_bits: 0,
+        pruned_bits: 0,
         seconds,
     }
 }
@@ -149,7 +155,7 @@ struct Sums {
     batches: u64,
 }
 
-/// Rows of the training sample duplicate bits are judged on.
+/// Rows of the training sample duplicate and unprofitable bits are judged on.
 const MERGE_SAMPLE_ROWS: usize = 8192;
 
 /// Rows per encoder pass over that sample: a multiple of 64, so the packed codes stack.
@@ -248,11 +254,12 @@ impl Trainer {
         Ok(())
     }
 
-    /// The training rows duplicate bits are judged on, drawn once per run: the first
-    /// [`MERGE_SAMPLE_ROWS`] of a seeded shuffle. None when nothing is merged (a baseline,
-    /// or `merge_agreement = 0`).
+    /// The training rows duplicate and unprofitable bits are judged on, drawn once per
+    /// run: the first [`MERGE_SAMPLE_ROWS`] of a seeded shuffle. None when no bit is ever
+    /// merged or pruned (a baseline, or `merge_agreement = 0` with `prune_bits` off).
     fn merge_sample(&self, train: &dyn RowSource) -> Result<Option<Vec<f32>>> {
-        if self.model.architecture != Architecture::Binary || self.config.merge_agreement == 0.0 {
+        let simplifies = self.config.merge_agreement != 0.0 || self.config.prune_bits;
+        if self.model.architecture != Architecture::Binary || !simplifies {
             return Ok(None);
         }
         let d = self.model.d;
@@ -271,24 +278,40 @@ impl Trainer {
         Ok(Some(sample))
     }
 
-    /// Folds duplicate bits into one another (see [`super::merge`]), judged on `sample`;
-    /// returns how many bits were switched off.
-    fn merge_duplicate_bits(&mut self, sample: &[f32]) -> Result<usize> {
+    /// The hard codes of `sample` under the current model.
+    fn sample_codes(&self, sample: &[f32]) -> PackedCodes {
         let (d, h) = (self.model.d, self.model.d_hidden);
         // Chunks of whole 64-row words, so the packed parts stack.
         let parts: Vec<PackedCodes> = sample
             .chunks(MERGE_CHUNK_ROWS * d)
             .map(|x| PackedCodes::from_preactivations(&self.model.preactivations(x), x.len() / d, h))
             .collect();
-        let merges = merge::duplicate_bits(&PackedCodes::stack(&parts), self.config.merge_agreement);
-        if !merges.is_empty() {
+        PackedCodes::stack(&parts)
+    }
+
+    /// Folds duplicate bits into one another (see [`super::merge`]), then switches off
+    /// the bits that cost more entropy than they buy (see [`super::prune`]) at the λ_H of
+    /// the next step, both judged on `sample`; returns how many bits each switched off.
+    fn simplify_code(&mut self, sample: &[f32], epoch: usize) -> Result<(usize, usize)> {
+        let mut merged = 0;
+        if self.config.merge_agreement != 0.0 {
+            let merges = merge::duplicate_bits(&self.sample_codes(sample), self.config.merge_agreement);
             merge::apply(&mut self.model, &mut self.adam, &merges);
-            #[cfg(feature = "cuda")]
-            if let Some(gpu) = self.gpu.as_mut() {
-                gpu.upload(&self.model, &self.adam)?;
-            }
+            merged = merges.len();
         }
-        Ok(merges.len())
+        let mut pruned = 0;
+        if self.config.prune_bits {
+            let lambda = LossWeights::at(&self.config, epoch, self.adam.step).lambda_entropy;
+            let prunes = prune::unprofitable_bits(&self.model, sample, &self.sample_codes(sample), lambda);
+            prune::fold_means(&mut self.model, &prunes);
+            prunes.iter().for_each(|p| merge::switch_off(&mut self.model, &mut self.adam, p.bit));
+            pruned = prunes.len();
+        }
+        #[cfg(feature = "cuda")]
+        if let (Some(gpu), true) = (self.gpu.as_mut(), merged + pruned > 0) {
+            gpu.upload(&self.model, &self.adam)?;
+        }
+        Ok((merged, pruned))
     }
 
     /// How L0 is counted for this architecture.
@@ -320,9 +343,9 @@ impl Trainer {
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
-            let merged_bits = match &merge_sample {
-                Some(sample) => self.merge_duplicate_bits(sample)?,
-                None => 0,
+            let (merged_bits, pruned_bits) = match &merge_sample {
+                Some(sample) => self.simplify_code(sample, epoch)?,
+                None => (0, 0),
             };
             let rule = self.l0_rule();
             let steps = self.adam.step;
@@ -332,8 +355,8 @@ impl Trainer {
             let seconds = started.elapsed().as_secs_f64();
             let val_row =
                 stats_row(&self.config, epoch, steps, Split::Val, &sums, counts.stats(rule), seconds);
-            self.history.push(EpochMetrics { seconds, merged_bits, ..train_row });
-            self.history.push(EpochMetrics { merged_bits, ..val_row });
+            self.history.push(EpochMetrics { seconds, merged_bits, pruned_bits, ..train_row });
+            self.history.push(EpochMetrics { merged_bits, pruned_bits, ..val_row });
             self.epochs_done += 1;
             let last = self.finished();
             let checkpoint = last || self.epochs_done % self.config.checkpoint_every == 0;

@@ -17,11 +17,12 @@ fn config(estimator: Estimator, lambda: f64, epochs: usize, entropy_start_epoch:
         val_fraction: 0.2,
         seed: 7,
         // These tests are about the loop itself, on raw rows with the reference's
-        // initialisation and schedule; early stopping, the λ warm-up, merging and
-        // normalisation have their own.
+        // initialisation and schedule; early stopping, the λ warm-up, merging, pruning
+        // and normalisation have their own.
         patience: 0,
         lambda_warmup_steps: 0,
         merge_agreement: 0.0,
+        prune_bits: false,
         normalize_activations: Normalization::None,
         decoder_bias_init: crate::config::DecoderBiasInit::Uniform,
         ..TrainConfig::default()
