@@ -174,6 +174,36 @@ pub struct DecoderConfig {
     pub eos_token_ids: Vec<u32>,
 }
 
+/// The largest size a model file may declare for each field, far above any released
+/// model's (a 405B Llama has 126 blocks, d_model 16,384, 128 heads; Gemma 3 a 262,144-token
+/// vocabulary), so that a crafted file is refused by name before anything is allocated
+/// from its numbers, and products of sizes cannot overflow.
+pub const SIZE_LIMITS: [(&str, usize); 9] = [
+    ("vocab_size", 1 << 24),
+    ("hidden_size", 1 << 16),
+    ("intermediate_size", 1 << 20),
+    ("num_hidden_layers", 1 << 12),
+    ("num_attention_heads", 1 << 12),
+    ("num_key_value_heads", 1 << 12),
+    ("head_dim", 1 << 14),
+    ("max_position_embeddings", 1 << 26),
+    ("sliding_window", 1 << 26),
+];
+
+/// `value` if it is within `field`'s entry of [`SIZE_LIMITS`] (read as `name` in the file
+/// `origin`), else an error naming both.
+pub fn bounded_size(origin: &str, field: &str, name: &str, value: usize) -> Result<usize> {
+    let limit = SIZE_LIMITS.iter().find(|(f, _)| *f == field).map_or(usize::MAX, |(_, l)| *l);
+    if value > limit {
+        return Err(LmError::Config {
+            origin: origin.to_string(),
+            field: name.to_string(),
+            message: format!("= {value} is larger than any model this tool can host (at most {limit})"),
+        });
+    }
+    Ok(value)
+}
+
 impl DecoderConfig {
     /// Checks the relations between sizes that the decoder relies on.
     pub fn validate(&self, origin: &str) -> Result<()> {
@@ -192,6 +222,19 @@ impl DecoderConfig {
             if value == 0 {
                 return bad(field, "is 0, expected a positive integer".into());
             }
+            bounded_size(origin, field, field, value)?;
+        }
+        if self.max_position_embeddings == 0 {
+            return bad("max_position_embeddings", "is 0, expected a positive context length".into());
+        }
+        bounded_size(
+            origin,
+            "max_position_embeddings",
+            "max_position_embeddings",
+            self.max_position_embeddings,
+        )?;
+        if let Some(window) = self.sliding_window {
+            bounded_size(origin, "sliding_window", "sliding_window", window)?;
         }
         if self.num_heads % self.num_kv_heads != 0 {
             return bad(
@@ -205,11 +248,11 @@ impl DecoderConfig {
                 format!("= {} is odd, rotary embeddings need an even width", self.head_dim),
             );
         }
-        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
-            return bad("rms_norm_eps", format!("= {}, expected > 0", self.rms_norm_eps));
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad("rms_norm_eps", format!("= {}, expected a finite number > 0", self.rms_norm_eps));
         }
-        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
-            return bad("rope_theta", format!("= {}, expected > 0", self.rope_theta));
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad("rope_theta", format!("= {}, expected a finite number > 0", self.rope_theta));
         }
         if self.sliding_layers.len() != self.num_layers {
             return bad(
@@ -428,7 +471,7 @@ fn activation_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Activat
 /// Which blocks use the sliding window, from `layer_types`, a Gemma 3 pattern, or the
 /// family's fixed layout.
 fn sliding_layers_of(cfg: &HfConfig, family: Family, origin: &str) -> Result<Vec<bool>> {
-    let n = cfg.num_hidden_layers;
+    let n = bounded_size(origin, "num_hidden_layers", "num_hidden_layers", cfg.num_hidden_layers)?;
     if let Some(types) = &cfg.layer_types {
         return types
             .iter()
@@ -604,6 +647,33 @@ mod tests {
         let text = SMOL.replace("LlamaForCausalLM", "GPTNeoXForCausalLM");
         let err = parse_hf_config(&text, "config.json").unwrap_err().to_string();
         assert!(err.contains("GPTNeoXForCausalLM") && err.contains("LlamaForCausalLM"), "{err}");
+    }
+
+    #[test]
+    fn sizes_beyond_any_model_and_non_finite_numbers_are_refused_by_name() {
+        for (from, to, field) in [
+            ("\"num_hidden_layers\": 30", "\"num_hidden_layers\": 1099511627776", "num_hidden_layers"),
+            ("\"hidden_size\": 576", "\"hidden_size\": 1099511627776, \"head_dim\": 64", "hidden_size"),
+            (
+                "\"num_attention_heads\": 9",
+                "\"num_attention_heads\": 9, \"head_dim\": 4611686018427387904",
+                "head_dim",
+            ),
+            ("\"vocab_size\": 49152", "\"vocab_size\": 1099511627776", "vocab_size"),
+            (
+                "\"max_position_embeddings\": 8192",
+                "\"max_position_embeddings\": 0",
+                "max_position_embeddings",
+            ),
+        ] {
+            let text = SMOL.replace(from, to);
+            assert_ne!(text, SMOL, "{from} is not in the fixture");
+            let err = parse_hf_config(&text, "config.json").unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("config.json"), "{to}: {err}");
+        }
+        let infinite =
+            DecoderConfig { rope_theta: f64::INFINITY, ..parse_hf_config(SMOL, "config.json").unwrap() };
+        assert!(infinite.validate("config.json").unwrap_err().to_string().contains("rope_theta"));
     }
 
     #[test]

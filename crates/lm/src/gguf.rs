@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{DecoderConfig, Family, RopeScaling};
+use crate::config::{bounded_size, DecoderConfig, Family, RopeScaling};
 use crate::error::{LmError, Result};
 use crate::weights::WeightStore;
 
@@ -36,10 +36,23 @@ impl GgufFile {
     /// Reads the header (metadata and tensor directory) of a GGUF file.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|source| LmError::Io { path: path.to_path_buf(), source })?;
-        let content = Content::read(&mut BufReader::new(file)).map_err(|e| LmError::Gguf {
-            path: path.to_path_buf(),
-            message: format!("cannot parse the header: {e}"),
-        })?;
+        let bad = |message: String| LmError::Gguf { path: path.to_path_buf(), message };
+        // candle's reader divides by `general.alignment` and panics on 0; a crafted header
+        // must give an error, so the panic is caught here, at our boundary.
+        let mut reader = BufReader::new(file);
+        let content = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Content::read(&mut reader)))
+            .map_err(|_| {
+                bad("cannot parse the header: the reader gave up on it (is `general.alignment` 0?)".into())
+            })?
+            .map_err(|e| bad(format!("cannot parse the header: {e}")))?;
+        if let Some(value) = content.metadata.get("general.alignment") {
+            let alignment = value.to_u64().ok().filter(|a| a.is_power_of_two());
+            if alignment.is_none() {
+                return Err(bad(format!(
+                    "metadata `general.alignment` = {value:?}, expected a power of two"
+                )));
+            }
+        }
         Ok(Self { path: path.to_path_buf(), content })
     }
 
@@ -233,9 +246,15 @@ impl GgufFile {
             name: "token_embd.weight".into(),
             origin: self.path.display().to_string(),
         })?;
-        let vocab_size = match self.meta_usize(&k("vocab_size"))? {
-            Some(v) => v,
-            None => embed_shape[0],
+        let vocab_size = match (self.meta_usize(&k("vocab_size"))?, embed_shape.first()) {
+            (Some(v), _) => v,
+            (None, Some(&rows)) => rows,
+            (None, None) => {
+                return Err(self.error(format!(
+                    "tensor `token_embd.weight` has no dimensions and `{}` is absent, so the vocabulary size is unknown",
+                    k("vocab_size")
+                )))
+            }
         };
         let rope_scaling = if self.content.tensor_infos.contains_key("rope_freqs.weight") {
             let factors: Vec<f32> = self.dequantize("rope_freqs.weight")?.flatten_all()?.to_vec1()?;
@@ -253,7 +272,13 @@ impl GgufFile {
                 }
             }
         };
-        let num_layers = self.meta_usize_required(&k("block_count"))?;
+        let origin = self.path.display().to_string();
+        let num_layers = bounded_size(
+            &origin,
+            "num_hidden_layers",
+            &k("block_count"),
+            self.meta_usize_required(&k("block_count"))?,
+        )?;
         let sliding_window = self.meta_usize(&k("attention.sliding_window"))?;
         let sliding_layers = self.sliding_layers(&arch, family, num_layers, sliding_window.is_some())?;
         let gemma = family.is_gemma();
@@ -447,6 +472,42 @@ pub fn permute_rows(t: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{random_weights, tiny_config, write_gguf_with};
+
+    /// The tiny Llama as a GGUF file with `overrides` in its metadata, opened and
+    /// turned into a config: the error, if any.
+    fn crafted(overrides: &[(&str, Value)]) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let cfg = tiny_config(Family::Llama);
+        let weights = random_weights(&cfg, 1);
+        let overrides: Vec<(String, Value)> =
+            overrides.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        write_gguf_with(&path, &cfg, &weights, &overrides).unwrap();
+        GgufFile::open(&path).and_then(|g| g.decoder_config()).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn crafted_headers_are_refused_by_name_without_a_panic_or_an_allocation() {
+        assert_eq!(crafted(&[]), None, "the uncrafted file must load");
+        let cases: Vec<(Vec<(&str, Value)>, &str)> = vec![
+            (vec![("general.alignment", Value::U32(0))], "alignment"),
+            (vec![("general.alignment", Value::U32(3))], "power of two"),
+            (vec![("llama.block_count", Value::U64(1 << 40))], "llama.block_count"),
+            (vec![("llama.attention.key_length", Value::U64(1 << 62))], "head_dim"),
+            (vec![("llama.embedding_length", Value::U64(1 << 40))], "hidden_size"),
+            (vec![("llama.feed_forward_length", Value::U64(1 << 40))], "intermediate_size"),
+            (vec![("llama.attention.head_count", Value::U64(1 << 40))], "num_attention_heads"),
+            (vec![("llama.vocab_size", Value::U64(1 << 40))], "vocab_size"),
+            (vec![("llama.context_length", Value::U32(0))], "max_position_embeddings"),
+            (vec![("llama.rope.freq_base", Value::F32(f32::INFINITY))], "rope_theta"),
+            (vec![("llama.attention.layer_norm_rms_epsilon", Value::F32(f32::INFINITY))], "rms_norm_eps"),
+        ];
+        for (overrides, names) in cases {
+            let error = crafted(&overrides).unwrap_or_else(|| panic!("{overrides:?} was accepted"));
+            assert!(error.contains(names), "{overrides:?}: {error}");
+        }
+    }
 
     #[test]
     fn permutation_round_trips_and_interleaves() {

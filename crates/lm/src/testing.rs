@@ -317,6 +317,17 @@ pub fn write_hf_dir(
 /// Writes `weights` as a llama.cpp-style GGUF file (f32 tensors, llama.cpp names, q/k
 /// rows permuted, the tiny tokenizer in the metadata).
 pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Tensor>) -> Result<()> {
+    write_gguf_with(path, cfg, weights, &[])
+}
+
+/// [`write_gguf`] with metadata entries replaced or added (full keys, e.g.
+/// `("general.alignment", Value::U32(0))`): crafted files for the reader's checks.
+pub fn write_gguf_with(
+    path: &Path,
+    cfg: &DecoderConfig,
+    weights: &HashMap<String, Tensor>,
+    overrides: &[(String, Value)],
+) -> Result<()> {
     let arch = architecture_of_family(cfg.family);
     let u32v = |x: usize| Value::U32(x as u32);
     let (tokens, merges) = tiny_vocab_and_merges();
@@ -363,6 +374,10 @@ pub fn write_gguf(path: &Path, cfg: &DecoderConfig, weights: &HashMap<String, Te
         if let Some(v) = value {
             meta.push((format!("{arch}.{key}"), Value::F32(v as f32)));
         }
+    }
+    for (key, value) in overrides {
+        meta.retain(|(k, _)| k != key);
+        meta.push((key.clone(), value.clone()));
     }
     let mut qtensors: Vec<(String, QTensor)> = Vec::new();
     let mut names: Vec<&String> = weights.keys().collect();
