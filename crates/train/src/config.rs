@@ -68,6 +68,13 @@ pub enum ComputeDevice {
     Cuda,
 }
 
+/// Most features an autoencoder may have (16x the widest residual stream of a released
+/// model).
+pub const MAX_FEATURES: usize = 1 << 20;
+
+/// Most elements of one weight matrix (8 GiB of f32).
+pub const MAX_MATRIX_ELEMENTS: usize = 1 << 31;
+
 /// A training run. Field names are the TOML keys. The defaults are the recipe chosen on
 /// planted bits at normalised scale (BENCHMARKS.md, "Planted bits"): sigmoid
 /// estimator, λ_H = 3e-4, λ_C = 3e-5 reached by a linear warm-up over 1,000 steps,
@@ -240,7 +247,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// d' for input width `d`.
     pub fn d_hidden_for(&self, d: usize) -> usize {
-        self.d_hidden.unwrap_or(self.expansion * d)
+        self.d_hidden.unwrap_or(self.expansion.saturating_mul(d))
     }
 
     /// The L1 weight (relu_l1).
@@ -341,10 +348,19 @@ impl TrainConfig {
         {
             return bad("k", format!("= {}, expected 1 ≤ k ≤ d' = {d_hidden}", self.k()));
         }
-        if self.d_hidden == Some(0) || (self.d_hidden.is_none() && self.expansion == 0) {
+        let features_field = if self.d_hidden.is_some() { "d_hidden" } else { "expansion" };
+        if d_hidden == 0 {
+            return bad(features_field, "gives 0 features, expected at least 1".into());
+        }
+        // Each weight matrix holds d·d' floats; beyond these a run would abort
+        // allocating instead of training.
+        if d_hidden > MAX_FEATURES || d_hidden.saturating_mul(d) > MAX_MATRIX_ELEMENTS {
             return bad(
-                if self.d_hidden.is_some() { "d_hidden" } else { "expansion" },
-                "gives 0 features, expected at least 1".into(),
+                features_field,
+                format!(
+                    "gives d' = {d_hidden}, expected at most {MAX_FEATURES} features and d·d' at most \
+                     {MAX_MATRIX_ELEMENTS} (d = {d})"
+                ),
             );
         }
         for (field, value) in
@@ -481,6 +497,9 @@ mod tests {
             assert!(err.contains(needle), "{text}: {err}");
         };
         check("d_hidden = 0", "`d_hidden` gives 0 features");
+        check("d_hidden = 2147483648", "`d_hidden` gives d' = 2147483648, expected at most 1048576");
+        check("d_hidden = 4611686018427387904", "`d_hidden` gives d' = 4611686018427387904");
+        check("expansion = 4611686018427387904", "`expansion` gives d' = ");
         check("batch = 900", "larger than the 800 training rows");
         check("lr = -1.0", "`lr`");
         check("val_fraction = 1.0", "`val_fraction`");
