@@ -73,6 +73,20 @@ pub enum TrainError {
     /// An argument is out of range.
     #[error("{0}")]
     Input(String),
+    /// Training produced a value that is not a finite number: the run stops rather than
+    /// write NaN weights or metrics.
+    #[error(
+        "training diverged: {what} is not finite in epoch {epoch} (0-based), after {step} optimiser steps; \
+         lower `lr`, or look for extreme values in the activations"
+    )]
+    NonFinite {
+        /// What was not finite ("the minibatch loss", "the weights").
+        what: &'static str,
+        /// The 0-based epoch.
+        epoch: usize,
+        /// Optimiser steps taken when it was found.
+        step: u64,
+    },
     /// The GPU path could not start or failed: no CUDA library or device, a kernel that
     /// does not compile, a failed launch or copy.
     #[error("CUDA: {0}")]

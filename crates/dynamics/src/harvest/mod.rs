@@ -181,9 +181,27 @@ fn run_batch(model: &Model, windows: &[Window], settings: &HarvestSettings) -> R
             pieces.push(unpadded.index_select(&index, 0)?);
         }
         let matrix = Tensor::cat(&pieces, 0)?;
+        refuse_non_finite(&matrix, hook, &rows)?;
         rows.activations.push(to_store_dtype(&matrix, settings.dtype, hook)?);
     }
     Ok(rows)
+}
+
+/// Refuses a NaN or infinite activation, naming the document and position it came from
+/// (`rows` lists the matrix's rows in order): stored, it would poison every statistic
+/// computed from the store.
+fn refuse_non_finite(matrix: &Tensor, hook: &HookPoint, rows: &RowBatch) -> Result<()> {
+    let (_, d) = matrix.dims2()?;
+    let values = matrix.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let r = i / d;
+        return Err(DynamicsError::Input(format!(
+            "{hook} gives {} for document {} of the corpus (0-based), window {}, position {}: the model's \
+             activations are not finite there; check the model file and its dtype",
+            values[i], rows.doc[r], rows.window[r], rows.position[r]
+        )));
+    }
+    Ok(())
 }
 
 /// Converts to the storage dtype, refusing values f16 cannot hold rather than storing

@@ -224,3 +224,38 @@ fn values_beyond_f16_are_refused() {
     );
     assert!(to_store_dtype(&big, StoreDtype::Bf16, &HookPoint::ResidPost(3)).is_ok());
 }
+
+#[test]
+fn non_finite_activations_are_refused_with_their_document_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, corpus) = setup(dir.path());
+    // A model whose embedding of the first token of the third document (and of no
+    // token of the first two) is NaN.
+    let cfg = tiny_config(Family::Gemma3);
+    let mut weights = random_weights(&cfg, 5);
+    let tok = {
+        let (model, _) = setup(dir.path());
+        let t = model.tokenizer().unwrap();
+        let earlier: Vec<u32> = DOCS[..2].iter().flat_map(|d| t.encode(d, false).unwrap()).collect();
+        let first = t.encode(DOCS[2], false).unwrap()[0];
+        assert!(!earlier.contains(&first), "the poisoned token must first appear in document 2");
+        first
+    };
+    let embed = weights["model.embed_tokens.weight"].clone();
+    let (vocab, d) = embed.dims2().unwrap();
+    let mut values = embed.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let poisoned = tok as usize;
+    values[poisoned * d..(poisoned + 1) * d].fill(f32::NAN);
+    weights.insert(
+        "model.embed_tokens.weight".into(),
+        Tensor::from_vec(values, (vocab, d), &Device::Cpu).unwrap(),
+    );
+    write_hf_dir(&dir.path().join("nan-model"), &cfg, &weights, 1).unwrap();
+    let model = Model::load(dir.path().join("nan-model").to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let out = dir.path().join("store");
+    let writer = StoreWriter::create(&out, spec(1000, false, &corpus)).unwrap();
+    let err = harvest(&model, &corpus, &settings(false), writer, &mut |_| {}).unwrap_err().to_string();
+    // Window 0 of document 2 holds BOS, then the poisoned token at position 1.
+    assert!(err.contains("NaN") && err.contains("document 2") && err.contains("position 1"), "{err}");
+    assert!(err.contains("blocks.0.hook_resid_post"), "{err}");
+}

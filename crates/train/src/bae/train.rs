@@ -14,7 +14,7 @@ use super::{merge, prune};
 use crate::bits::PackedCodes;
 use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
 use crate::rng::SplitMix64;
@@ -343,6 +343,9 @@ impl Trainer {
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
+            if !self.model.params().iter().all(|p| p.iter().all(|v| v.is_finite())) {
+                return Err(TrainError::NonFinite { what: "the weights", epoch, step: self.adam.step });
+            }
             let (merged_bits, pruned_bits) = match &merge_sample {
                 Some(sample) => self.simplify_code(sample, epoch)?,
                 None => (0, 0),
@@ -470,6 +473,16 @@ impl Trainer {
             }
             let weights = LossWeights::at(&self.config, epoch, self.adam.step);
             let stats = self.step(&x, &weights, ws, &mut grads)?;
+            if ![stats.sse, stats.entropy_bits, stats.covariance, stats.sparsity]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return Err(TrainError::NonFinite {
+                    what: "the minibatch loss",
+                    epoch,
+                    step: self.adam.step,
+                });
+            }
             tally.add(&x, &stats, &self.train_mean);
         }
         Ok((tally.sums, tally.counts))

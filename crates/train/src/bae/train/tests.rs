@@ -416,3 +416,18 @@ fn the_lambda_warm_up_ramps_both_regularisers_per_step() {
     let none = TrainConfig { lambda_warmup_steps: 0, ..c };
     assert_eq!((none.lambda_ramp(0), none.objective_start_epoch(1)), (1.0, 2));
 }
+
+#[test]
+fn a_diverging_run_stops_with_its_epoch_and_step_instead_of_writing_nan() {
+    let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1).unwrap();
+    // A learning rate that overflows f32 within a step or two.
+    let c = TrainConfig { lr: 1e38, ..config(Estimator::Sigmoid, 0.0, 3, 0) };
+    let err = train_in_memory(&rows, c).err().expect("the run must stop").to_string();
+    assert!(
+        err.contains("not finite") && err.contains("epoch 0") && err.contains("optimiser steps"),
+        "{err}"
+    );
+    // The same run at a sane rate finishes with finite weights.
+    let fine = train_in_memory(&rows, config(Estimator::Sigmoid, 0.0, 3, 0)).unwrap();
+    assert!(fine.model.params().iter().all(|p| p.iter().all(|v| v.is_finite())));
+}
