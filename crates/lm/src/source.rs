@@ -108,6 +108,15 @@ fn shards_from_index(index: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let text = read_file(index)?;
     let parsed: ShardIndex = serde_json::from_slice(&text)
         .map_err(|e| LmError::Json { path: index.to_path_buf(), message: e.to_string() })?;
+    // Names come from a file anyone can edit: a checkpoint reads only its own folder.
+    let outside =
+        |f: &String| !Path::new(f).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if let Some(f) = parsed.weight_map.values().find(|f| f.is_empty() || outside(f)) {
+        return Err(LmError::Json {
+            path: index.to_path_buf(),
+            message: format!("weight_map names {f:?}, expected a file inside the model's folder"),
+        });
+    }
     let mut files: Vec<PathBuf> = parsed.weight_map.values().map(|f| dir.join(f)).collect();
     files.sort();
     files.dedup();
@@ -215,5 +224,26 @@ mod tests {
         assert!(!looks_like_hub_id("/abs/path"));
         assert!(!looks_like_hub_id("a/b/c"));
         assert!(!looks_like_hub_id("missing.gguf"));
+    }
+
+    #[test]
+    fn weight_map_entries_must_stay_inside_the_model_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("model.safetensors.index.json");
+        for (name, refused) in [
+            ("../x.safetensors", true),
+            ("/etc/passwd", true),
+            ("", true),
+            ("a/../../b", true),
+            ("sub/m.safetensors", false),
+        ] {
+            let text = serde_json::json!({"weight_map": {"w": name}}).to_string();
+            std::fs::write(&index, text).unwrap();
+            let result = shards_from_index(&index, dir.path());
+            assert_eq!(result.is_err(), refused, "{name:?}: {result:?}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("inside the model's folder"), "{e}");
+            }
+        }
     }
 }

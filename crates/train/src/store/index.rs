@@ -200,6 +200,13 @@ impl StoreIndex {
         if listed != index.rows {
             return Err(bad(format!("shards hold {listed} rows but `rows` says {}", index.rows)));
         }
+        // Shard names come from a file anyone can edit: a store reads only its own folder.
+        if let Some(shard) = index.shards.iter().find(|s| !is_plain_file_name(&s.file)) {
+            return Err(bad(format!(
+                "shard file {:?} is not a plain file name inside the store's folder",
+                shard.file
+            )));
+        }
         if index.spec.hooks.is_empty() || index.spec.d_model == 0 || index.spec.shard_rows == 0 {
             return Err(bad("`spec` needs at least one hook, d_model > 0 and shard_rows > 0".into()));
         }
@@ -211,4 +218,12 @@ impl StoreIndex {
         let text = serde_json::to_string_pretty(self).expect("index serializes");
         crate::files::write_atomically(&dir.join(INDEX_FILE), text.as_bytes())
     }
+}
+
+/// Whether `name` is one path component naming a file inside its folder: not empty, no
+/// separator, not `.` or `..`, not absolute.
+fn is_plain_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None))
+        && !name.contains(['/', '\\'])
 }

@@ -277,3 +277,20 @@ fn non_finite_values_are_named_by_row() {
     let err = source.read_chunk(0).unwrap_err().to_string();
     assert!(err.contains("NaN") && err.contains("row 2, column 1"), "{err}");
 }
+
+#[test]
+fn shard_names_that_leave_the_store_folder_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("store");
+    write_all(&out, spec(20, 8, StoreDtype::F32), &[(0, 15)]);
+    let index_path = out.join("index.json");
+    let good = std::fs::read_to_string(&index_path).unwrap();
+    let first = ActivationStore::open(&out).unwrap().index().shards[0].file.clone();
+    for bad in ["../elsewhere.safetensors", "/etc/passwd", "sub/shard.safetensors", ".."] {
+        std::fs::write(&index_path, good.replace(&format!("\"{first}\""), &format!("{:?}", bad))).unwrap();
+        let err = ActivationStore::open(&out).err().expect("accepted").to_string();
+        assert!(err.contains("not a plain file name") && err.contains(bad), "{bad}: {err}");
+    }
+    std::fs::write(&index_path, good).unwrap();
+    assert!(ActivationStore::open(&out).is_ok());
+}
