@@ -422,7 +422,8 @@ fn a_diverging_run_stops_with_its_epoch_and_step_instead_of_writing_nan() {
     let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 1).unwrap();
     // A learning rate that overflows f32 within a step or two.
     let c = TrainConfig { lr: 1e38, ..config(Estimator::Sigmoid, 0.0, 3, 0) };
-    let err = train_in_memory(&rows, c).err().expect("the run must stop").to_string();
+    let Err(err) = train_in_memory(&rows, c) else { panic!("the run must stop") };
+    let err = err.to_string();
     assert!(
         err.contains("not finite") && err.contains("epoch 0") && err.contains("optimiser steps"),
         "{err}"
