@@ -21,7 +21,17 @@ pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
 /// Appends up to `max_new` greedily chosen tokens, stopping at any of `stop`.
 /// Each step reruns the whole prefix (unembedding only its last position): simple and
 /// exact, fine for short continuations.
+/// The prompt plus `max_new` must fit the model's context.
 pub fn greedy(decoder: &Decoder, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
+    let context = decoder.config().max_position_embeddings;
+    if prompt.len().saturating_add(max_new) > context {
+        return Err(LmError::Input(format!(
+            "{} prompt tokens plus {max_new} new ones exceed the model's context of {context} tokens; \
+             ask for at most {} new tokens",
+            prompt.len(),
+            context.saturating_sub(prompt.len())
+        )));
+    }
     let mut tokens = prompt.to_vec();
     let mut new = Vec::new();
     for _ in 0..max_new {
@@ -33,4 +43,31 @@ pub fn greedy(decoder: &Decoder, prompt: &[u32], max_new: usize, stop: &[u32]) -
         new.push(next);
     }
     Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{random_weights, tiny_config};
+    use crate::Family;
+
+    #[test]
+    fn a_continuation_beyond_the_context_is_refused_before_any_forward() {
+        let cfg = tiny_config(Family::Llama);
+        let context = cfg.max_position_embeddings;
+        let weights = crate::weights::WeightStore::from_tensors(
+            random_weights(&cfg, 3),
+            "test".into(),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        );
+        let decoder =
+            Decoder::load(&cfg, &weights, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        let err = greedy(&decoder, &[1, 2, 3], context, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("exceed the model's context") && err.contains(&format!("at most {}", context - 3)),
+            "{err}"
+        );
+        assert_eq!(greedy(&decoder, &[1, 2, 3], 2, &[]).unwrap().len(), 2);
+    }
 }
