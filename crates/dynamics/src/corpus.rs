@@ -149,6 +149,13 @@ impl Corpus {
     }
 
     fn parquet_reader(&self) -> Result<ParquetRecordBatchReader> {
+        // arrow and parquet panic on some corrupt footers and schemas; that is an error here.
+        bae_lm::guard::catching(|| self.parquet_reader_unguarded()).unwrap_or_else(|| {
+            Err(self.error("header".into(), "not a readable Parquet file: it is corrupt".into()))
+        })
+    }
+
+    fn parquet_reader_unguarded(&self) -> Result<ParquetRecordBatchReader> {
         let file =
             File::open(&self.path).map_err(|source| DynamicsError::Io { path: self.path.clone(), source })?;
         let not_parquet = |e: parquet::errors::ParquetError| {
@@ -229,7 +236,12 @@ impl Iterator for ParquetDocuments<'_> {
                 }
                 self.row_base += batch.num_rows() as u64;
             }
-            match self.reader.next()? {
+            // arrow and parquet panic on some corrupt files; that is an error here.
+            let Some(next) = bae_lm::guard::catching(|| self.reader.next()) else {
+                let location = format!("rows from {}", self.row_base);
+                return Some(Err(self.corpus.error(location, "cannot decode: the file is corrupt".into())));
+            };
+            match next? {
                 Ok(batch) => {
                     self.batch = Some(batch);
                     self.next_row = 0;

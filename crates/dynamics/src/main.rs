@@ -12,6 +12,9 @@ mod output;
 mod run_config;
 
 fn main() -> ExitCode {
+    // Panics inside readers of crafted files are caught and reported as errors; their
+    // own messages would only confuse.
+    bae_lm::guard::install_quiet_hook();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

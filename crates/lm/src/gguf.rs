@@ -40,8 +40,8 @@ impl GgufFile {
         // candle's reader divides by `general.alignment` and panics on 0; a crafted header
         // must give an error, so the panic is caught here, at our boundary.
         let mut reader = BufReader::new(file);
-        let content = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Content::read(&mut reader)))
-            .map_err(|_| {
+        let content = crate::guard::catching(|| Content::read(&mut reader))
+            .ok_or_else(|| {
                 bad("cannot parse the header: the reader gave up on it (is `general.alignment` 0?)".into())
             })?
             .map_err(|e| bad(format!("cannot parse the header: {e}")))?;

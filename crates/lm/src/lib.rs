@@ -19,6 +19,7 @@ pub mod decoder;
 pub mod error;
 pub mod eval;
 pub mod gguf;
+pub mod guard;
 pub mod hooks;
 pub mod matmul;
 pub mod model;

@@ -61,6 +61,16 @@ struct Table {
 
 impl Table {
     fn read(path: &Path) -> Result<(String, Table)> {
+        // arrow and parquet panic on some corrupt files; that is an error here.
+        bae_lm::guard::catching(|| Self::read_unguarded(path)).unwrap_or_else(|| {
+            Err(DynamicsError::Input(format!(
+                "{}: not a readable Parquet file: it is corrupt",
+                path.display()
+            )))
+        })
+    }
+
+    fn read_unguarded(path: &Path) -> Result<(String, Table)> {
         let bad = |m: String| DynamicsError::Input(format!("{}: {m}", path.display()));
         let file =
             File::open(path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })?;

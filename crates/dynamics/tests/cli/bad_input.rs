@@ -228,3 +228,41 @@ fn bad_input_gemma_gguf_without_its_tokenizer_json() {
         &["gemma.gguf", "tokenizer.ggml.model = \"llama\"", "--tokenizer", "beside the GGUF file"],
     );
 }
+
+/// Byte-flipped tables that made arrow-ipc and parquet panic inside `bae plot` and
+/// `bae harvest --corpus` (exit 101).
+fn corrupt_table(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/fixtures").join(name)
+}
+
+#[test]
+fn bad_input_corrupt_parquet_table_to_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["crash_51.parquet", "crash_275.parquet"] {
+        let out = dir.path().join("x.png");
+        assert_clean_failure(&bae(&["plot", s(&corrupt_table(name)), "-o", s(&out)]), &[name]);
+        assert!(!out.exists(), "{name}: a plot was written");
+    }
+}
+
+#[test]
+fn bad_input_corrupt_parquet_corpus() {
+    let f = fixture(Family::Llama);
+    let out = f.root.join("store");
+    let corpus = corrupt_table("crash_51.parquet");
+    let args = [
+        "harvest",
+        "-m",
+        s(&f.gguf),
+        "--corpus",
+        s(&corpus),
+        "--field",
+        "hook",
+        "--tokens",
+        "8",
+        "-o",
+        s(&out),
+    ];
+    assert_clean_failure(&bae(&args), &["crash_51.parquet", "corrupt"]);
+    assert!(!out.join("index.json").exists(), "a store was written");
+}
