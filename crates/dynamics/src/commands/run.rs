@@ -47,11 +47,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if config.harvest.out.is_some() {
         bail!("{file}: [harvest] `out` is set by bae run (RUN/store); remove it");
     }
+    check_inputs(&config).with_context(|| format!("{file}: checking the inputs before anything runs"))?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    // The resolved config: a run folder holds one run.
+    // The resolved config: a run folder holds one run, except that a run none of whose
+    // stages finished (it failed on its first) may start again with a fixed config.
     let resolved = serde_json::to_string_pretty(&config)?;
     let resolved_path = out.join(RESOLVED_CONFIG);
     match std::fs::read_to_string(&resolved_path) {
+        Ok(previous) if previous != resolved && no_stage_finished(&out) => {
+            eprintln!("{} holds no finished stage; starting it again with this config", out.display());
+            crate::output::write_atomically(&resolved_path, |tmp| {
+                std::fs::write(tmp, &resolved).context("writing the resolved config")
+            })?
+        }
         Ok(previous) if previous != resolved => bail!(
             "{} holds a run made with another config (see {RESOLVED_CONFIG}); choose another [run] out",
             out.display()
@@ -185,6 +193,46 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// The closing summary: every hook's gate, and the hooks that fail theirs by name.
+/// Checks what the stages will read, so that a mistake in the config is found before
+/// the harvest and training it would otherwise follow: every hook name is one hook
+/// point (no glob), and the corpus, the prompt set and every ICL task (with its
+/// template) can be read.
+fn check_inputs(config: &crate::run_config::RunConfig) -> anyhow::Result<()> {
+    for hook in &config.run.hooks {
+        if hook.contains(['*', '?', '[']) {
+            bail!(
+                "[run] hooks: {hook:?} is a glob; name each hook point (e.g. \"blocks.4.hook_resid_post\")"
+            );
+        }
+        hook.parse::<bae_lm::HookPoint>().map_err(|e| anyhow::anyhow!("[run] hooks: {e}"))?;
+    }
+    let readable = |table: &str, field: &str, path: &Path| -> anyhow::Result<()> {
+        std::fs::File::open(path).map(drop).with_context(|| format!("[{table}] {field} = {}", path.display()))
+    };
+    if let Some(corpus) = &config.harvest.corpus {
+        readable("harvest", "corpus", corpus)?;
+    }
+    if let Some(prompts) = &config.entropy.prompts {
+        readable("entropy", "prompts", prompts)?;
+    }
+    for task in &config.icl.tasks {
+        bae_dynamics::icl::Task::load(task, None)
+            .with_context(|| format!("[icl] tasks: {}", task.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether the run folder holds no finished stage: no complete store, no BAE, no table.
+fn no_stage_finished(out: &Path) -> bool {
+    let store = out.join("store");
+    let harvested = ActivationStore::open(&store).is_ok_and(|s| s.index().complete);
+    let trained = std::fs::read_dir(out.join("baes")).is_ok_and(|mut d| d.next().is_some());
+    let tables = std::fs::read_dir(out)
+        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+        .unwrap_or(false);
+    !(harvested || trained || tables)
+}
+
 fn summarize_gates(baes: &Path, max_fvu: f64) -> anyhow::Result<()> {
     let gates = bae_dynamics::entropy::BaeSet::open(baes)?.gates(max_fvu);
     eprintln!("quality gates (validation FVU ≤ {max_fvu}):");

@@ -104,7 +104,37 @@ fn bad_run_configs() {
         &variant("[harvest]\n", "[harvest]\nout = \"x\"\n"),
         &["[harvest] `out` is set by bae run"],
     );
+    // Inputs the later stages read are checked before the first runs.
+    assert_clean_failure(
+        &variant("[icl]\ntasks = [\"", "[icl]\ntasks = [\"missing-"),
+        &["variant.toml", "[icl] tasks", "missing-"],
+    );
+    assert_clean_failure(
+        &variant("\"blocks.0.hook_resid_post\", ", "\"blocks.*.hook_resid_post\", "),
+        &["is a glob"],
+    );
+    assert_clean_failure(
+        &variant("\"blocks.0.hook_resid_post\", ", "\"blocks.0.resid\", "),
+        &["blocks.0.resid"],
+    );
+    let corpus = s(&f.root.join("corpus.txt")).to_string();
+    assert_clean_failure(
+        &variant(&format!("corpus = \"{corpus}\""), "corpus = \"no-such-corpus.txt\""),
+        &["[harvest] corpus", "no-such-corpus.txt"],
+    );
     assert!(!f.root.join("run").exists(), "a refused config started a run");
+    // A run that fails in its first stage (a hook the 2-block model lacks) may be
+    // started again with the config fixed; the folder is not locked to the bad one.
+    let failed = variant("\"blocks.1.hook_resid_post\"]", "\"blocks.7.hook_resid_post\"]");
+    assert_clean_failure(&failed, &["blocks.7"]);
+    assert!(f.root.join("run/config.resolved.json").is_file());
+    assert_ok(&bae(&["run", s(&config)]));
+    assert!(f.root.join("run/entropy.parquet").is_file());
+    // Once a stage has finished, another config is refused.
+    assert_clean_failure(
+        &variant("max_prompts = 8", "max_prompts = 7"),
+        &["holds a run made with another config"],
+    );
 }
 
 #[test]
