@@ -47,15 +47,22 @@ impl EndpointConfig {
     }
 }
 
+/// Largest reply read from the endpoint; a chat reply of a few tokens is far smaller.
+pub const MAX_REPLY_BYTES: u64 = 1 << 20;
+
 /// A chat-completions client.
 pub struct EndpointJudge {
     config: EndpointConfig,
     agent: ureq::Agent,
+    url: url::Url,
 }
 
+/// The first 200 characters of what a server sent, with control characters (ANSI
+/// escapes among them) replaced, so that printing it cannot drive the terminal.
 fn excerpt(text: &str) -> String {
-    let t: String = text.chars().take(200).collect();
-    if t.len() < text.len() {
+    let t: String =
+        text.chars().take(200).map(|c| if c.is_control() && c != '\n' { '\u{fffd}' } else { c }).collect();
+    if text.chars().count() > 200 {
         format!("{t}…")
     } else {
         t
@@ -65,18 +72,30 @@ fn excerpt(text: &str) -> String {
 impl EndpointJudge {
     /// A client for `config`. Nothing is sent until the first question.
     pub fn new(config: EndpointConfig) -> Result<Self> {
-        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(DynamicsError::Input(format!(
-                "judge endpoint {:?}: expected an http:// or https:// base URL",
-                config.base_url
-            )));
+        let bad = |why: &str| DynamicsError::Input(format!("judge endpoint {:?}: {why}", config.base_url));
+        let mut base = url::Url::parse(&config.base_url).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(bad("expected an http:// or https:// base URL"));
         }
-        let agent = ureq::AgentBuilder::new().timeout(config.timeout).build();
-        Ok(Self { config, agent })
-    }
-
-    fn url(&self) -> String {
-        format!("{}/chat/completions", self.config.base_url)
+        // A key in the URL would be written to tables, the cache and the report; keys
+        // come from the environment (--judge-key-env) and go in the Authorization header.
+        if !base.username().is_empty() || base.password().is_some() || base.query().is_some() {
+            return Err(bad(
+                "carries credentials or a query string; give the bare base URL and pass the key \
+                 through the environment (--judge-key-env)",
+            ));
+        }
+        if base.fragment().is_some() {
+            return Err(bad("has a #fragment; give the bare base URL"));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let url = base.join("chat/completions").map_err(|e| bad(&format!("cannot add the path ({e})")))?;
+        // A redirect would turn the POST into a body-less GET whose answer is cached as
+        // a verdict: never follow one.
+        let agent = ureq::AgentBuilder::new().timeout(config.timeout).redirects(0).build();
+        Ok(Self { config, agent, url })
     }
 
     fn error(&self, message: String) -> DynamicsError {
@@ -95,16 +114,30 @@ impl EndpointJudge {
         let mut backoff = self.config.backoff;
         let mut attempt = 0;
         loop {
-            let mut request = self.agent.post(&self.url()).set("Content-Type", "application/json");
+            let mut request = self.agent.post(self.url.as_str()).set("Content-Type", "application/json");
             if let Some(key) = &self.config.api_key {
                 request = request.set("Authorization", &format!("Bearer {key}"));
             }
             let (failure, wait) = match request.send_string(&body) {
+                Ok(response) if (300..400).contains(&response.status()) => {
+                    let to = response.header("Location").map(excerpt).unwrap_or_default();
+                    return Err(self.error(format!(
+                        "HTTP {} redirects to {to:?}; redirects are not followed, give the final base URL",
+                        response.status()
+                    )));
+                }
                 Ok(response) => {
-                    let text = response
-                        .into_string()
+                    use std::io::Read;
+                    let mut bytes = Vec::new();
+                    response
+                        .into_reader()
+                        .take(MAX_REPLY_BYTES + 1)
+                        .read_to_end(&mut bytes)
                         .map_err(|e| self.error(format!("reading the reply failed: {e}")))?;
-                    return self.content(&text);
+                    if bytes.len() as u64 > MAX_REPLY_BYTES {
+                        return Err(self.error(format!("the reply is larger than {MAX_REPLY_BYTES} bytes")));
+                    }
+                    return self.content(&String::from_utf8_lossy(&bytes));
                 }
                 Err(ureq::Error::Status(code, response)) if code == 429 || code >= 500 => {
                     let retry_after = response
@@ -199,6 +232,50 @@ mod tests {
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][1], json!({"role": "user", "content": "Q?"}));
         assert_eq!(judge.id(), format!("endpoint:{}#judge-model", server.base_url));
+    }
+
+    #[test]
+    fn redirects_huge_replies_and_terminal_escapes_are_refused_or_defused() {
+        let server = TestServer::start(vec![
+            Reply::text(302, "").header("Location", "http://elsewhere.invalid/v1/chat/completions"),
+            Reply::says(&"x".repeat(2 * MAX_REPLY_BYTES as usize)),
+            Reply::text(401, "\u{1b}[31mred\u{1b}[0m"),
+            Reply::says(&"word ".repeat(4000)),
+            Reply::says("\u{1b}[2Jcleared"),
+        ]);
+        let mut judge = judge_for(&server, 3, Duration::from_secs(5));
+        let err = judge.judge(&question()).unwrap_err().to_string();
+        assert!(err.contains("HTTP 302 redirects") && err.contains("elsewhere.invalid"), "{err}");
+        let err = judge.judge(&question()).unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+        let err = judge.judge(&question()).unwrap_err().to_string();
+        assert!(err.contains("red") && !err.contains('\u{1b}'), "{err:?}");
+        assert!(
+            judge.explain(&question(), 8).unwrap().chars().count() <= super::super::MAX_EXPLANATION_CHARS
+        );
+        assert_eq!(judge.explain(&question(), 8).unwrap(), "[2Jcleared");
+        // Every reply was taken once: the redirect was not followed, nothing retried.
+        assert_eq!(server.requests().len(), 5);
+    }
+
+    #[test]
+    fn a_key_or_query_in_the_url_is_refused_and_paths_are_joined() {
+        for url in
+            ["http://user:sk-secret@127.0.0.1:9/v1", "http://127.0.0.1:9/v1?key=sk-secret", "ftp://h/v1"]
+        {
+            let Err(err) = EndpointJudge::new(EndpointConfig::new(url, "m", None)) else {
+                panic!("{url} accepted")
+            };
+            assert!(err.to_string().contains("judge endpoint"), "{url}: {err}");
+        }
+        for (base, want) in [
+            ("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/chat/completions"),
+            ("http://127.0.0.1:9/v1/", "http://127.0.0.1:9/v1/chat/completions"),
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/chat/completions"),
+        ] {
+            let judge = EndpointJudge::new(EndpointConfig::new(base, "m", None)).unwrap();
+            assert_eq!(judge.url.as_str(), want);
+        }
     }
 
     #[test]

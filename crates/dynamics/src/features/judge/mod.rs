@@ -65,8 +65,14 @@ pub fn parse_verdict(answer: &str) -> Verdict {
 pub fn clean_explanation(text: &str) -> String {
     let line = text.trim().lines().next().unwrap_or("").trim();
     let line = line.strip_prefix("The commonality is:").unwrap_or(line).trim();
-    line.trim_matches(|c: char| matches!(c, '"' | '\'' | '*' | '.' | '`') || c.is_whitespace()).to_string()
+    let line = line.trim_matches(|c: char| matches!(c, '"' | '\'' | '*' | '.' | '`') || c.is_whitespace());
+    // Stored in tables and the report and printed: no control characters (ANSI
+    // escapes), and no more than a sentence's worth of text.
+    line.chars().filter(|c| !c.is_control()).take(MAX_EXPLANATION_CHARS).collect()
 }
+
+/// Longest explanation kept, in characters.
+pub const MAX_EXPLANATION_CHARS: usize = 300;
 
 #[cfg(test)]
 mod tests {
