@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::bail;
 use bae_lm::matmul::MatmulBackend;
-use bae_train::bae::{loss, synthetic_bits as planted_bits, train_in_memory, Estimator, Split, Trainer};
+use bae_train::bae::{
+    loss, synthetic_bits as planted_bits, train_in_memory, EpochMetrics, Estimator, Split, Trainer,
+};
 use bae_train::bits::{entropy_bits, reference, PackedCodes};
 use bae_train::config::{Architecture, TrainConfig};
 use bae_train::rng::SplitMix64;
@@ -137,14 +139,19 @@ fn train_reporting(data: &Tensor, config: TrainConfig, r: usize) -> anyhow::Resu
     Ok(trainer)
 }
 
-/// Unprofitable bits switched off over the whole run.
-fn pruned_bits(trainer: &Trainer) -> usize {
-    trainer.history.iter().filter(|m| m.split == Split::Train).map(|m| m.pruned_bits).sum()
-}
-
 /// Duplicate bits merged over the whole run.
 fn merged_bits(trainer: &Trainer) -> usize {
-    trainer.history.iter().filter(|m| m.split == Split::Train).map(|m| m.merged_bits).sum()
+    run_total(trainer, |m| m.merged_bits)
+}
+
+/// Unprofitable bits switched off over the whole run.
+fn pruned_bits(trainer: &Trainer) -> usize {
+    run_total(trainer, |m| m.pruned_bits)
+}
+
+/// A per-epoch count summed over the run (each epoch's two rows carry the same count).
+fn run_total(trainer: &Trainer, count: fn(&EpochMetrics) -> usize) -> usize {
+    trainer.history.iter().filter(|m| m.split == Split::Train).map(count).sum()
 }
 
 /// Planted-bit recovery: within this relative error of r passes.

@@ -21,7 +21,9 @@
 
 use crate::bits::{bernoulli_entropy, PackedCodes};
 
+use super::merge::switch_off;
 use super::model::Autoencoder;
+use crate::optim::Adam;
 
 /// Above this many varying bits the judgement is skipped for the epoch: the Gram
 /// matrix's inverse costs v³, and so many bits vary only early in the λ warm-up, where
@@ -174,8 +176,15 @@ fn centred_cross_products(
     (0..v * d).map(|i| z_x[i] as f64 - p[i / d] * x_sum[i % d]).collect()
 }
 
+/// Applies `pruned` to a binary autoencoder and its optimiser state: each bit's mean
+/// is folded into b_dec, then the bit is switched off as a merged one is.
+pub fn apply(model: &mut Autoencoder, adam: &mut Adam, pruned: &[Prune]) {
+    fold_means(model, pruned);
+    pruned.iter().for_each(|p| switch_off(model, adam, p.bit));
+}
+
 /// Folds each pruned bit's mean into b_dec (b_dec += p_j·w_j), before it is switched off.
-pub fn fold_means(model: &mut Autoencoder, pruned: &[Prune]) {
+fn fold_means(model: &mut Autoencoder, pruned: &[Prune]) {
     let d = model.d;
     for &Prune { bit, mean } in pruned {
         let (w_dec, b_dec) = (&model.w_dec, &mut model.b_dec);

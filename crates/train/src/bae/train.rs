@@ -293,18 +293,22 @@ impl Trainer {
     /// the bits that cost more entropy than they buy (see [`super::prune`]) at the λ_H of
     /// the next step, both judged on `sample`; returns how many bits each switched off.
     fn simplify_code(&mut self, sample: &[f32], epoch: usize) -> Result<(usize, usize)> {
+        let mut codes = self.sample_codes(sample);
         let mut merged = 0;
         if self.config.merge_agreement != 0.0 {
-            let merges = merge::duplicate_bits(&self.sample_codes(sample), self.config.merge_agreement);
+            let merges = merge::duplicate_bits(&codes, self.config.merge_agreement);
             merge::apply(&mut self.model, &mut self.adam, &merges);
             merged = merges.len();
+            if merged > 0 && self.config.prune_bits {
+                // The merged bits are now off on every row.
+                codes = self.sample_codes(sample);
+            }
         }
         let mut pruned = 0;
         if self.config.prune_bits {
             let lambda = LossWeights::at(&self.config, epoch, self.adam.step).lambda_entropy;
-            let prunes = prune::unprofitable_bits(&self.model, sample, &self.sample_codes(sample), lambda);
-            prune::fold_means(&mut self.model, &prunes);
-            prunes.iter().for_each(|p| merge::switch_off(&mut self.model, &mut self.adam, p.bit));
+            let prunes = prune::unprofitable_bits(&self.model, sample, &codes, lambda);
+            prune::apply(&mut self.model, &mut self.adam, &prunes);
             pruned = prunes.len();
         }
         #[cfg(feature = "cuda")]
