@@ -27,7 +27,8 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     /// Continue the run in --out from its last checkpoint; the config must match (epochs
     /// may grow, the device may change). Ends with the same weights as an uninterrupted
-    /// run on the same device.
+    /// run on the same device. A folder with no checkpoint yet (a run killed before its
+    /// first) starts from the first epoch.
     #[arg(long)]
     pub resume: bool,
     /// Where the training step runs: cpu, or cuda (the first GPU; needs a build with

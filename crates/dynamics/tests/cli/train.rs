@@ -12,10 +12,15 @@ struct Run {
 }
 
 fn setup(epochs: usize) -> Run {
+    setup_rows(640, epochs)
+}
+
+/// A run over `n` rows of 3 planted bits in R^12.
+fn setup_rows(n: usize, epochs: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let rows = root.join("rows.safetensors");
-    let x = synthetic_bits(640, 12, 3, 4.0, 0.05, 9).unwrap();
+    let x = synthetic_bits(n, 12, 3, 4.0, 0.05, 9).unwrap();
     candle_core::safetensors::save(&std::collections::HashMap::from([("acts".to_string(), x)]), &rows)
         .unwrap();
     let config = root.join("run.toml");
@@ -96,6 +101,110 @@ fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() 
     assert_ok(&out);
     assert!(stderr(&out).contains("after epoch 2"), "{}", stderr(&out));
     assert_eq!(std::fs::read(b.join("sae_weights.safetensors")).unwrap(), before["sae_weights.safetensors"]);
+}
+
+/// What a finished run must hold to equal another: the SAELens files byte for byte,
+/// the checkpoint's tensors, and the log without its wall-clock column.
+struct FinishedRun {
+    weights: Vec<u8>,
+    cfg: serde_json::Value,
+    checkpoint: Vec<(String, Vec<f32>)>,
+    log: Vec<(String, arrow::array::ArrayData)>,
+}
+
+fn finished_run(dir: &Path) -> FinishedRun {
+    let weights = std::fs::read(dir.join("sae_weights.safetensors")).unwrap();
+    // The config names its own folder: everything else must match.
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("cfg.json")).unwrap()).unwrap();
+    assert_eq!(cfg["train_config"]["out"].as_str(), Some(s(dir)));
+    cfg["train_config"]["out"] = serde_json::Value::Null;
+    let mut tensors: Vec<(String, Vec<f32>)> = read_safetensors(&dir.join("checkpoint.safetensors"))
+        .into_iter()
+        .map(|(name, t)| (name, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let (log, _) = read_parquet(&dir.join("training_log.parquet"));
+    let columns = log
+        .schema()
+        .fields()
+        .iter()
+        .zip(log.columns())
+        .filter(|(field, _)| field.name() != "seconds")
+        .map(|(field, column)| (field.name().clone(), column.to_data()))
+        .collect();
+    FinishedRun { weights, cfg, checkpoint: tensors, log: columns }
+}
+
+/// Kills `bae train` with SIGKILL at instants spread over an uninterrupted run's
+/// lifetime (before anything is written, mid-epoch, mid-checkpoint, after the last
+/// checkpoint), then continues it with `--resume`: every continuation must end with
+/// the uninterrupted run's weights, checkpoint and log.
+#[test]
+fn a_run_killed_at_any_instant_resumes_to_the_uninterrupted_result() {
+    let run = setup_rows(60_000, 10);
+    let reference = run.root.join("reference");
+    let started = std::time::Instant::now();
+    assert_ok(&train(&run, &reference, &[]));
+    let lifetime = started.elapsed();
+    let expected = finished_run(&reference);
+    let instants = 12;
+    for i in 0..instants {
+        let dir = run.root.join(format!("killed-{i}"));
+        // Twice in a row for odd i: a resumed run killed again.
+        let kills = if i % 2 == 1 { 2 } else { 1 };
+        for kill in 0..kills {
+            let resume = if kill == 0 { None } else { Some("--resume") };
+            let mut args = vec![
+                "train",
+                "--config",
+                s(&run.config),
+                "--acts",
+                s(&run.rows),
+                "--tensor",
+                "acts",
+                "--out",
+                s(&dir),
+            ];
+            args.extend(resume);
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(lifetime.mul_f64((i as f64 + 0.5) / instants as f64));
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+        let left: Vec<String> = if dir.exists() { files(&dir).into_keys().collect() } else { vec![] };
+        eprintln!("instant {i}: {left:?}");
+        let out = train(&run, &dir, &["--resume"]);
+        assert_ok(&out);
+        let got = finished_run(&dir);
+        let what = format!("killed at instant {i} of {instants}: {}", stderr(&out));
+        assert!(got.weights == expected.weights, "SAELens weights differ; {what}");
+        assert_eq!(got.cfg, expected.cfg, "{what}");
+        assert!(got.checkpoint == expected.checkpoint, "checkpoint tensors differ; {what}");
+        assert!(got.log == expected.log, "training logs differ; {what}");
+    }
+
+    // The narrowest window, made by hand: killed after the last checkpoint was renamed
+    // into place, before the SAELens files and the log beside it were rewritten (they
+    // are an earlier checkpoint's), with a half-written temporary file left behind.
+    let dir = run.root.join("after-last-checkpoint");
+    write_config(&run.config, 8);
+    assert_ok(&train(&run, &dir, &[]));
+    write_config(&run.config, 10);
+    std::fs::copy(reference.join("checkpoint.safetensors"), dir.join("checkpoint.safetensors")).unwrap();
+    std::fs::write(dir.join("sae_weights.safetensors.partial"), b"half").unwrap();
+    let out = train(&run, &dir, &["--resume"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("after epoch 10"), "{}", stderr(&out));
+    let got = finished_run(&dir);
+    assert!(got.weights == expected.weights, "SAELens weights left from epoch 8");
+    assert_eq!(got.cfg, expected.cfg);
+    assert!(got.log == expected.log, "training log left from epoch 8");
 }
 
 #[test]

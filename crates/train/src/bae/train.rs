@@ -337,6 +337,15 @@ impl Trainer {
         run_dir: Option<&Path>,
         on_epoch: &mut dyn FnMut(&Trainer, bool) -> Result<()>,
     ) -> Result<()> {
+        // A run killed after its last checkpoint was renamed into place, but before the
+        // files written beside it (the SAELens export, the caller's log), is finished
+        // yet incomplete on disk: write them again rather than leave older ones.
+        if self.finished() && self.epochs_done > 0 {
+            if let Some(dir) = run_dir {
+                Checkpoint::save(dir, self)?;
+            }
+            return on_epoch(self, true);
+        }
         let (train, val) = split(source, &self.config, self.outlier_norm_bound)?;
         let s = self.model.input_scale;
         let (train, val) = (ScaledRows::new(&train, s), ScaledRows::new(&val, s));
