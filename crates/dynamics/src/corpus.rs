@@ -66,6 +66,18 @@ impl Corpus {
     /// Opens `path` and hashes it. `field` is the JSONL field or Parquet column (ignored
     /// for text). A Parquet column is checked now, so a wrong name fails before any work.
     pub fn open(path: &Path, format: CorpusFormat, field: &str) -> Result<Self> {
+        // A corpus is read twice (hashed, then read), and a FIFO or a device such as
+        // /dev/zero would never end: only a regular file will do.
+        let meta = std::fs::metadata(path)
+            .map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })?;
+        if !meta.is_file() {
+            return Err(DynamicsError::Corpus {
+                path: path.to_path_buf(),
+                location: "file".into(),
+                message: "is not a regular file (a directory, FIFO or device); a corpus must be a file"
+                    .into(),
+            });
+        }
         let corpus =
             Self { path: path.to_path_buf(), format, field: field.to_string(), sha256: sha256_of(path)? };
         if format == CorpusFormat::Parquet {
@@ -104,7 +116,7 @@ impl Corpus {
             CorpusFormat::Text | CorpusFormat::Jsonl => {
                 let file = File::open(&self.path)
                     .map_err(|source| DynamicsError::Io { path: self.path.clone(), source })?;
-                let lines = BufReader::new(file).lines().enumerate();
+                let lines = BoundedLines { reader: BufReader::new(file) }.enumerate();
                 Ok(Box::new(
                     lines.filter_map(move |(i, line)| self.line_document(i as u64, line).transpose()),
                 ))
@@ -179,6 +191,39 @@ impl Corpus {
         }
         let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
         builder.with_projection(mask).with_batch_size(1024).build().map_err(not_parquet)
+    }
+}
+
+/// The longest line (one document) a text or JSONL corpus may hold.
+pub const MAX_LINE_BYTES: u64 = 1 << 28;
+
+/// Lines of at most [`MAX_LINE_BYTES`], so a file without newlines cannot take all the
+/// memory; a longer one is an error (as is invalid UTF-8, like `BufRead::lines`).
+struct BoundedLines {
+    reader: BufReader<File>,
+}
+
+impl Iterator for BoundedLines {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
+        match (&mut self.reader).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut line) {
+            Ok(0) => None,
+            Ok(_) if line.len() as u64 > MAX_LINE_BYTES && line.last() != Some(&b'\n') => {
+                Some(Err(std::io::Error::other(format!("longer than {} MiB", MAX_LINE_BYTES >> 20))))
+            }
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                }
+                Some(String::from_utf8(line).map_err(|_| std::io::Error::other("not valid UTF-8")))
+            }
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -378,5 +423,30 @@ mod tests {
         std::fs::write(&path, b"not parquet at all").unwrap();
         let err = first_error(&path, CorpusFormat::Parquet, "text");
         assert!(err.contains("not a Parquet file"), "{err}");
+    }
+
+    #[test]
+    fn fuzzed_corpora_give_errors_that_name_them_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts: Vec<String> = (0..40).map(|i| format!("document {i}: the cat sat on the mat")).collect();
+        let parquet = dir.path().join("c.parquet");
+        write_parquet(&parquet, &texts.iter().map(|t| Some(t.as_str())).collect::<Vec<_>>());
+        let jsonl = dir.path().join("c.jsonl");
+        let lines: Vec<String> = texts.iter().map(|t| serde_json::json!({ "body": t }).to_string()).collect();
+        std::fs::write(&jsonl, lines.join("\n")).unwrap();
+        for (path, format) in [(parquet, CorpusFormat::Parquet), (jsonl, CorpusFormat::Jsonl)] {
+            let read = || -> Option<String> {
+                let read = Corpus::open(&path, format, "body")
+                    .and_then(|c| c.documents()?.try_for_each(|d| d.map(|_| ())));
+                read.err().map(|e| e.to_string())
+            };
+            assert_eq!(read(), None);
+            let original = std::fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            bae_lm::fuzz::run(&name, &original, &name, |bytes| {
+                std::fs::write(&path, bytes).unwrap();
+                read()
+            });
+        }
     }
 }

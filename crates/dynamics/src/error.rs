@@ -53,7 +53,15 @@ pub enum DynamicsError {
     Train(#[from] bae_train::TrainError),
     /// A tensor operation failed.
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for DynamicsError {
+    /// Without the backtrace candle attaches when `RUST_BACKTRACE` is set: the message
+    /// is for users, and the trace of a bad input is dozens of lines of candle's frames.
+    fn from(e: candle_core::Error) -> Self {
+        Self::Candle(bae_lm::error::without_backtrace(e))
+    }
 }
 
 /// Result with [`DynamicsError`].

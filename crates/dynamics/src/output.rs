@@ -1,34 +1,21 @@
 //! Writing output files so that a killed or failed run never leaves a partial file
-//! under the final name: write to a temporary sibling, then rename.
+//! under the final name (through `bae_train::files`), and printing to a closed pipe.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
-/// The temporary sibling a file is written to before it gets its final name.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
-/// Runs `write` on a temporary path and renames the result to `path` on success; on
-/// failure the temporary file is removed and `path` is left as it was.
+/// Runs `write` on a temporary path (unique to this process), flushes it to the disk and
+/// renames it to `path`; on failure the temporary file is removed and `path` is left as
+/// it was.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
     }
-    let tmp = temp_path(path);
-    match write(&tmp) {
-        Ok(()) => {
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-            readable_by_all(path)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e.context(format!("writing {}", path.display())))
-        }
-    }
+    bae_train::files::write_atomically_with(path, |tmp| {
+        write(tmp).map_err(|e| e.context(format!("writing {}", path.display())))
+    })?;
+    readable_by_all(path)
 }
 
 /// Writers that go through a private temporary file (safetensors does) leave mode 0600;

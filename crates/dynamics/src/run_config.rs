@@ -112,4 +112,16 @@ mod tests {
         }
         assert!(seen >= 6, "only {seen} configs found in {}", dir.display());
     }
+
+    #[test]
+    fn fuzzed_configs_give_errors_that_name_them_and_never_panic() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/smollm2-dynamics.toml");
+        let original = std::fs::read(shipped).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        bae_lm::fuzz::run("run config", &original, "run.toml", |bytes| {
+            std::fs::write(&path, bytes).unwrap();
+            read(&path).err().map(|e| format!("{e:#}"))
+        });
+    }
 }

@@ -27,10 +27,9 @@ pub fn write_table(path: &Path, columns: Vec<(String, ArrayRef)>, metadata: &[(&
         .map_err(|e| DynamicsError::Input(format!("building the table for {}: {e}", path.display())))?;
     let kv: Vec<KeyValue> = metadata.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.clone())).collect();
     let props = WriterProperties::builder().set_key_value_metadata(Some(kv)).build();
-    let tmp = path.with_extension("parquet.partial");
-    let io = |source| DynamicsError::Io { path: tmp.clone(), source };
-    let write = || -> Result<()> {
-        let file = File::create(&tmp).map_err(io)?;
+    bae_train::files::write_atomically_with(path, |tmp| {
+        let file =
+            File::create(tmp).map_err(|source| DynamicsError::Io { path: tmp.to_path_buf(), source })?;
         let fail = |e: parquet::errors::ParquetError| {
             DynamicsError::Input(format!("writing {}: {e}", tmp.display()))
         };
@@ -38,10 +37,5 @@ pub fn write_table(path: &Path, columns: Vec<(String, ArrayRef)>, metadata: &[(&
         writer.write(&batch).map_err(fail)?;
         writer.close().map_err(fail)?;
         Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })
+    })
 }

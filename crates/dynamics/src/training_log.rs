@@ -111,6 +111,22 @@ mod tests {
         let last_bin =
             batch.column_by_name("density_1").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
         assert_eq!((last_bin.value(0), last_bin.value(2), last_bin.len()), (0, 1, 3));
-        assert!(!dir.path().join("log.parquet.partial").exists());
+        assert!(!bae_train::files::partial_path(&dir.path().join("log.parquet")).exists());
+    }
+
+    #[test]
+    fn fuzzed_logs_give_plot_errors_that_name_them_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.parquet");
+        let history: Vec<EpochMetrics> =
+            (0..6).flat_map(|e| [metrics(e, Split::Train), metrics(e, Split::Val)]).collect();
+        write_training_log(&path, &history, &[("format", "bae.training-log.v1".into())]).unwrap();
+        let original = std::fs::read(&path).unwrap();
+        let chart = dir.path().join("chart.svg");
+        crate::plot::plot(&path, None, &chart).unwrap();
+        bae_lm::fuzz::run("training log", &original, "log.parquet", |bytes| {
+            std::fs::write(&path, bytes).unwrap();
+            crate::plot::plot(&path, None, &chart).err().map(|e| e.to_string())
+        });
     }
 }

@@ -236,13 +236,13 @@ impl DecoderConfig {
         if let Some(window) = self.sliding_window {
             bounded_size(origin, "sliding_window", "sliding_window", window)?;
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return bad(
                 "num_key_value_heads",
                 format!("= {} does not divide num_attention_heads = {}", self.num_kv_heads, self.num_heads),
             );
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return bad(
                 "head_dim",
                 format!("= {} is odd, rotary embeddings need an even width", self.head_dim),
@@ -525,7 +525,9 @@ pub fn parse_hf_config(text: &str, origin: &str) -> Result<DecoderConfig> {
     };
     // A zero head count yields head_dim 0, which validate() reports by name.
     let head_dim = cfg.head_dim.unwrap_or(cfg.hidden_size.checked_div(cfg.num_attention_heads).unwrap_or(0));
-    if cfg.head_dim.is_none() && cfg.num_attention_heads > 0 && cfg.hidden_size % cfg.num_attention_heads != 0
+    if cfg.head_dim.is_none()
+        && cfg.num_attention_heads > 0
+        && !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
     {
         return Err(LmError::Config {
             origin: origin.to_string(),

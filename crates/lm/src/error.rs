@@ -78,6 +78,14 @@ pub enum LmError {
         /// The shape the config implies.
         expected: Vec<usize>,
     },
+    /// The weights do not match what the config implies: either may be at fault.
+    #[error("{source} (as {config} implies)")]
+    ImpliedByConfig {
+        /// The config file.
+        config: String,
+        /// The mismatch: a missing tensor or a wrong shape.
+        source: Box<LmError>,
+    },
     /// A GGUF file is corrupt or lacks something we need.
     #[error("invalid GGUF file {path}: {message}")]
     Gguf {
@@ -129,7 +137,27 @@ pub enum LmError {
     Input(String),
     /// An error inside candle.
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for LmError {
+    /// Without the backtrace candle attaches when `RUST_BACKTRACE` is set: the message
+    /// is for users, and the trace of a bad input is dozens of lines of candle's frames.
+    fn from(e: candle_core::Error) -> Self {
+        Self::Candle(without_backtrace(e))
+    }
+}
+
+/// `e` without the backtraces candle wraps errors in under `RUST_BACKTRACE`, at any
+/// depth of context.
+pub fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        candle_core::Error::Context { inner, context } => {
+            candle_core::Error::Context { inner: Box::new(without_backtrace(*inner)), context }
+        }
+        other => other,
+    }
 }
 
 /// Result type of bae-lm.
@@ -138,4 +166,22 @@ pub type Result<T> = std::result::Result<T, LmError>;
 /// Reads a whole file, naming it on failure.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| LmError::Io { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_lose_their_backtraces_and_keep_their_messages() {
+        let traced = |inner: candle_core::Error| candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let e = traced(candle_core::Error::Msg("shape mismatch".into()));
+        assert!(e.to_string().lines().count() > 1, "the test needs a captured backtrace");
+        assert_eq!(LmError::from(e).to_string(), "shape mismatch");
+        let nested = traced(traced(candle_core::Error::Msg("inner".into())).context("while loading"));
+        assert_eq!(LmError::from(nested).to_string(), "while loading\ninner");
+    }
 }

@@ -45,6 +45,12 @@ impl GgufFile {
                 bad("cannot parse the header: the reader gave up on it (is `general.alignment` 0?)".into())
             })?
             .map_err(|e| bad(format!("cannot parse the header: {e}")))?;
+        let file_len = reader
+            .get_ref()
+            .metadata()
+            .map_err(|source| LmError::Io { path: path.to_path_buf(), source })?
+            .len();
+        check_tensor_data(&content, file_len).map_err(bad)?;
         if let Some(value) = content.metadata.get("general.alignment") {
             let alignment = value.to_u64().ok().filter(|a| a.is_power_of_two());
             if alignment.is_none() {
@@ -335,6 +341,17 @@ impl GgufFile {
     /// permutation and Gemma's norm offset, giving a weight store the decoder loads like
     /// safetensors.
     pub fn weights(&self, cfg: &DecoderConfig, dtype: DType, device: &Device) -> Result<WeightStore> {
+        // A tensor of a block the config does not have would be read and kept for
+        // nothing: a crafted file could list thousands, all aliasing one tensor's bytes.
+        for name in self.content.tensor_infos.keys() {
+            if let Some(block) = block_of(name).filter(|&b| b >= cfg.num_layers) {
+                return Err(self.error(format!(
+                    "tensor `{name}` belongs to block {block}, but the model has {} blocks (`{}.block_count`)",
+                    cfg.num_layers,
+                    architecture_of_family(cfg.family)
+                )));
+            }
+        }
         let mut tensors = HashMap::new();
         let permuted = llama_cpp_permutes_qk(cfg.family);
         for name in self.content.tensor_infos.keys() {
@@ -354,6 +371,58 @@ impl GgufFile {
         }
         Ok(WeightStore::from_tensors(tensors, self.path.display().to_string(), dtype, device))
     }
+}
+
+/// The block a tensor name belongs to: N in `blk.N.…`.
+fn block_of(name: &str) -> Option<usize> {
+    name.strip_prefix("blk.")?.split('.').next()?.parse().ok()
+}
+
+/// Checks, before any tensor is read, that every tensor's bytes lie inside the file,
+/// that its size computes without overflow, and that no two tensors share bytes (a
+/// crafted directory can point many names at one tensor's data).
+fn check_tensor_data(content: &Content, file_len: u64) -> std::result::Result<(), String> {
+    let mut ranges = Vec::with_capacity(content.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        let dims = info.shape.dims();
+        let elements = dims
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .ok_or_else(|| format!("tensor `{name}` has dimensions {dims:?}, whose product overflows"))?;
+        let (block, block_bytes) = (info.ggml_dtype.block_size() as u64, info.ggml_dtype.type_size() as u64);
+        if elements % block != 0 {
+            return Err(format!(
+                "tensor `{name}` has {elements} elements, not a whole number of {:?} blocks of {block}",
+                info.ggml_dtype
+            ));
+        }
+        let range = (elements / block)
+            .checked_mul(block_bytes)
+            .and_then(|bytes| {
+                let start = content.tensor_data_offset.checked_add(info.offset)?;
+                Some((start, start.checked_add(bytes)?))
+            })
+            .filter(|&(_, end)| end <= file_len)
+            .ok_or_else(|| {
+                format!(
+                    "tensor `{name}` ({dims:?}, {:?}) at data offset {} does not fit in the file's {file_len} bytes (truncated or crafted?)",
+                    info.ggml_dtype, info.offset
+                )
+            })?;
+        if range.1 > range.0 {
+            ranges.push((range, name));
+        }
+    }
+    ranges.sort();
+    for pair in ranges.windows(2) {
+        let (((_, end), a), ((start, _), b)) = (pair[0], pair[1]);
+        if start < end {
+            return Err(format!(
+                "tensors `{a}` and `{b}` share bytes {start}..{end}: every tensor must have its own data"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether llama.cpp's converter stores this family's q/k rows in interleaved order.
@@ -448,7 +517,7 @@ pub fn gguf_name(hf: &str, family: Family) -> Option<String> {
 fn regroup_rows(t: &Tensor, heads: usize, from: (usize, usize)) -> candle_core::Result<Tensor> {
     let dims = t.dims().to_vec();
     let rows = dims[0];
-    if heads == 0 || rows % (2 * heads) != 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         candle_core::bail!("{rows} rows cannot be split into {heads} heads of even width")
     }
     let mut view = vec![heads, from.0, from.1];
@@ -507,6 +576,57 @@ mod tests {
             let error = crafted(&overrides).unwrap_or_else(|| panic!("{overrides:?} was accepted"));
             assert!(error.contains(names), "{overrides:?}: {error}");
         }
+    }
+
+    /// Where tensor `name`'s info in a GGUF v3 header keeps its first dimension and its
+    /// data offset (byte positions of the u64 fields).
+    fn tensor_info_fields(bytes: &[u8], name: &str) -> (usize, usize) {
+        let mut needle = (name.len() as u64).to_le_bytes().to_vec();
+        needle.extend_from_slice(name.as_bytes());
+        let at = bytes.windows(needle.len()).position(|w| w == needle).expect("tensor info") + needle.len();
+        let dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        (at + 4, at + 4 + 8 * dims + 4)
+    }
+
+    #[test]
+    fn tensors_beyond_the_blocks_outside_the_file_or_sharing_bytes_are_refused_before_any_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let cfg = tiny_config(Family::Llama);
+        let weights = random_weights(&cfg, 1);
+        // Two blocks of tensors, one block in the metadata.
+        let fewer = [("llama.block_count".to_string(), Value::U32(1))];
+        write_gguf_with(&path, &cfg, &weights, &fewer).unwrap();
+        let g = GgufFile::open(&path).unwrap();
+        let cfg_read = g.decoder_config().unwrap();
+        let err =
+            g.weights(&cfg_read, DType::F32, &Device::Cpu).err().expect("extra block accepted").to_string();
+        assert!(err.contains("belongs to block 1") && err.contains("llama.block_count"), "{err}");
+
+        write_gguf_with(&path, &cfg, &weights, &[]).unwrap();
+        let clean = std::fs::read(&path).unwrap();
+        let (_, q_offset) = tensor_info_fields(&clean, "blk.0.attn_q.weight");
+        let (k_dim, k_offset) = tensor_info_fields(&clean, "blk.0.attn_k.weight");
+        let patched = |at: usize, value: u64| {
+            let mut bytes = clean.clone();
+            bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            std::fs::write(&path, bytes).unwrap();
+            GgufFile::open(&path).err().map(|e| e.to_string())
+        };
+        let q = u64::from_le_bytes(clean[q_offset..q_offset + 8].try_into().unwrap());
+        for (at, value, expected) in [
+            (k_offset, q, "share bytes"),
+            (k_offset, u64::MAX - 8, "does not fit"),
+            (k_offset, clean.len() as u64, "does not fit"),
+            (k_dim, 1 << 62, "overflows"),
+        ] {
+            let err = patched(at, value).unwrap_or_else(|| panic!("offset {value} accepted"));
+            assert!(err.contains(expected) && err.contains("m.gguf"), "{err}");
+        }
+        // Truncated inside the tensor data (past any padding, at most 31 bytes).
+        std::fs::write(&path, &clean[..clean.len() - 40]).unwrap();
+        let err = GgufFile::open(&path).err().expect("truncated file accepted").to_string();
+        assert!(err.contains("does not fit"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod config;
 pub mod decoder;
 pub mod error;
 pub mod eval;
+pub mod fuzz;
 pub mod gguf;
 pub mod guard;
 pub mod hooks;

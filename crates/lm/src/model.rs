@@ -59,9 +59,20 @@ impl Model {
                     }
                     (None, None) => None,
                 };
-                check_vocabulary(tokenizer.as_ref(), &cfg)?;
+                check_vocabulary(tokenizer.as_ref(), &cfg, &files.config.display().to_string())?;
                 let weights = WeightStore::from_safetensors(&files.weights, opts.dtype, &opts.device)?;
-                (Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?, tokenizer)
+                // A shape the config implies may be the config's fault: name it.
+                let decoder =
+                    Decoder::load(&cfg, &weights, opts.dtype, &opts.device).map_err(|e| match e {
+                        LmError::ShapeMismatch { .. } | LmError::MissingTensor { .. } => {
+                            LmError::ImpliedByConfig {
+                                config: files.config.display().to_string(),
+                                source: Box::new(e),
+                            }
+                        }
+                        other => other,
+                    })?;
+                (decoder, tokenizer)
             }
             ModelSource::Gguf(path) => {
                 let gguf = GgufFile::open(path)?;
@@ -73,7 +84,7 @@ impl Model {
                     None if beside.is_file() => TextTokenizer::from_file(&beside, cfg.bos_token_id)?,
                     None => TextTokenizer::from_gguf(&gguf)?,
                 };
-                check_vocabulary(Some(&tokenizer), &cfg)?;
+                check_vocabulary(Some(&tokenizer), &cfg, &path.display().to_string())?;
                 let weights = gguf.weights(&cfg, opts.dtype, &opts.device)?;
                 (Decoder::load(&cfg, &weights, opts.dtype, &opts.device)?, Some(tokenizer))
             }
@@ -98,16 +109,67 @@ impl Model {
 /// Added tokens may lie past the embedding matrix (Gemma 3's tokenizer adds an image token
 /// the text model has no row for); the decoder rejects such ids if they are ever fed. A
 /// base vocabulary larger than the model's means a tokenizer for another model.
-fn check_vocabulary(tokenizer: Option<&TextTokenizer>, cfg: &DecoderConfig) -> Result<()> {
+fn check_vocabulary(tokenizer: Option<&TextTokenizer>, cfg: &DecoderConfig, config: &str) -> Result<()> {
     match tokenizer {
         Some(tok) if tok.base_vocab_size() > cfg.vocab_size => Err(LmError::Tokenizer {
             origin: tok.origin().to_string(),
             message: format!(
-                "has {} tokens but the model's vocabulary has {}",
+                "has {} tokens but the model's vocabulary has {} (its config, {config})",
                 tok.base_vocab_size(),
                 cfg.vocab_size
             ),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::testing::{random_weights, tiny_config, write_gguf, write_hf_dir};
+    use crate::Family;
+
+    /// Loads the model at `path` and runs it on a few tokens: the error, if any.
+    fn load_and_run(path: &Path) -> Option<String> {
+        let loaded = Model::load(&path.display().to_string(), &LoadOptions::default()).and_then(|m| {
+            let batch = crate::Batch::single(&[1, 5, 9], m.decoder.device())?;
+            let last = crate::HookPoint::ResidPost(m.config().num_layers.saturating_sub(1));
+            m.decoder.forward(&batch, &crate::ForwardRequest::capture(&[last]))
+        });
+        loaded.err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn fuzzed_gguf_files_give_errors_that_name_them_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let cfg = tiny_config(Family::Llama);
+        write_gguf(&path, &cfg, &random_weights(&cfg, 1)).unwrap();
+        let original = std::fs::read(&path).unwrap();
+        assert_eq!(load_and_run(&path), None);
+        crate::fuzz::run("gguf", &original, "m.gguf", |bytes| {
+            std::fs::write(&path, bytes).unwrap();
+            load_and_run(&path)
+        });
+    }
+
+    #[test]
+    fn fuzzed_safetensors_and_config_json_give_errors_that_name_them_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("hf");
+        let cfg = tiny_config(Family::Qwen2);
+        write_hf_dir(&model, &cfg, &random_weights(&cfg, 2), 1).unwrap();
+        assert_eq!(load_and_run(&model), None);
+        for file in ["model.safetensors", "config.json"] {
+            let path = model.join(file);
+            let original = std::fs::read(&path).unwrap();
+            crate::fuzz::run(file, &original, file, |bytes| {
+                std::fs::write(&path, bytes).unwrap();
+                load_and_run(&model)
+            });
+            std::fs::write(&path, &original).unwrap();
+        }
     }
 }

@@ -49,7 +49,7 @@ impl PackedCodes {
     pub fn from_words(rows: usize, features: usize, words: Vec<u64>) -> Self {
         let words_per_feature = rows.div_ceil(64);
         assert_eq!(words.len(), features * words_per_feature, "packed words do not match [rows, features]");
-        if rows % 64 != 0 {
+        if !rows.is_multiple_of(64) {
             let tail = !0u64 << (rows % 64);
             assert!(
                 words.chunks(words_per_feature).all(|f| f[words_per_feature - 1] & tail == 0),

@@ -56,6 +56,16 @@ pub enum TrainError {
         /// A file found there.
         found: String,
     },
+    /// Another process is writing the folder (it holds the folder's lock file).
+    #[error(
+        "{dir} is being written by another bae process ({holder}); wait for it to finish, or choose another folder"
+    )]
+    Locked {
+        /// The folder.
+        dir: PathBuf,
+        /// Who holds the lock: "PID 1234", as its lock file says.
+        holder: String,
+    },
     /// Resuming was asked for but there is nothing to resume.
     #[error("cannot resume: {dir} holds no activation store (no index.json)")]
     NothingToResume {
@@ -93,7 +103,15 @@ pub enum TrainError {
     Cuda(String),
     /// A tensor operation failed.
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for TrainError {
+    /// Without the backtrace candle attaches when `RUST_BACKTRACE` is set: the message
+    /// is for users, and the trace of a bad input is dozens of lines of candle's frames.
+    fn from(e: candle_core::Error) -> Self {
+        Self::Candle(bae_lm::error::without_backtrace(e))
+    }
 }
 
 /// Result with [`TrainError`].

@@ -11,6 +11,7 @@ pub mod config;
 pub mod cuda;
 pub mod error;
 pub mod files;
+pub mod lock;
 pub mod metrics;
 pub mod optim;
 pub mod rng;

@@ -48,7 +48,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         bail!("{file}: [harvest] `out` is set by bae run (RUN/store); remove it");
     }
     check_inputs(&config).with_context(|| format!("{file}: checking the inputs before anything runs"))?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Held to the end: a second `bae run` on this folder is refused at once.
+    let _lock = bae_train::lock::FolderLock::acquire(&out)?;
     // The resolved config: a run folder holds one run, except that a run none of whose
     // stages finished (it failed on its first) may start again with a fixed config.
     let resolved = serde_json::to_string_pretty(&config)?;
@@ -226,7 +227,8 @@ fn check_inputs(config: &crate::run_config::RunConfig) -> anyhow::Result<()> {
 fn no_stage_finished(out: &Path) -> bool {
     let store = out.join("store");
     let harvested = ActivationStore::open(&store).is_ok_and(|s| s.index().complete);
-    let trained = std::fs::read_dir(out.join("baes")).is_ok_and(|mut d| d.next().is_some());
+    let trained = std::fs::read_dir(out.join("baes"))
+        .is_ok_and(|d| d.filter_map(|e| e.ok()).any(|e| e.path().join(CHECKPOINT_FILE).is_file()));
     let tables = std::fs::read_dir(out)
         .map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
         .unwrap_or(false);

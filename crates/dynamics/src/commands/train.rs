@@ -9,6 +9,7 @@ use bae_dynamics::training_log::write_training_log;
 use bae_train::bae::{EpochMetrics, Split, Trainer};
 use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::config::TrainConfig;
+use bae_train::lock::FolderLock;
 use bae_train::store::{ActivationStore, ModelIdentity, RowSource, SafetensorsMatrix, INDEX_FILE};
 
 use crate::cli::TrainArgs;
@@ -66,6 +67,9 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
     let Some(out) = config.out.clone() else {
         bail!("missing --out (or `out` in [train]): the run directory")
     };
+    // An existing folder is locked before anything is read from it, so a second writer
+    // is refused at once; a new one only once the config has passed its checks.
+    let early_lock = if out.exists() { Some(FolderLock::acquire(&out)?) } else { None };
     let (source, described, source_model) = open_source(&config)?;
     let checkpoint = out.join(CHECKPOINT_FILE);
     // A run killed before its first checkpoint left nothing to resume (the log is only
@@ -99,7 +103,12 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         Trainer::new(config, source.as_ref())?
     };
     trainer.source_model = source_model;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let lock = match early_lock {
+        Some(lock) => lock,
+        None => FolderLock::acquire(&out)?,
+    };
+    // What a killed run was writing; no live writer owns it under the lock.
+    bae_train::files::remove_partials(&lock)?;
     eprintln!(
         "training {} d = {} -> d' = {} on {} rows ({described}, {} for validation{}), {}, inputs times {:.4e}, on {}",
         match trainer.model.architecture {

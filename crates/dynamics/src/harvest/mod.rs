@@ -93,7 +93,13 @@ pub fn harvest(
                 Some(doc) => {
                     summary.documents += 1;
                     let doc = doc?;
-                    pending.extend(settings.windows.windows(&doc, tokenizer)?);
+                    // No document needs more tokens than the store still wants.
+                    let wanted = usize::try_from(writer.rows_wanted()).unwrap_or(usize::MAX);
+                    pending.extend(settings.windows.first_windows(
+                        &doc,
+                        tokenizer,
+                        wanted.saturating_add(to_skip as usize),
+                    )?);
                 }
                 None => break,
             }

@@ -50,13 +50,31 @@ impl WindowPlan {
 
     /// The windows of one document.
     pub fn windows(&self, doc: &Document, tokenizer: &TextTokenizer) -> Result<Vec<Window>> {
+        self.first_windows(doc, tokenizer, usize::MAX)
+    }
+
+    /// The windows of one document's first `max_tokens` content tokens (at least; whole
+    /// pieces are tokenized). A document over [`PIECE_BYTES`] is tokenized piece by
+    /// piece, so a corpus of one huge line costs what its first windows cost.
+    pub fn first_windows(
+        &self,
+        doc: &Document,
+        tokenizer: &TextTokenizer,
+        max_tokens: usize,
+    ) -> Result<Vec<Window>> {
         let doc_index = u32::try_from(doc.index).map_err(|_| {
             DynamicsError::Input(format!(
                 "document {} is beyond the 2^32 documents a store can index",
                 doc.index
             ))
         })?;
-        let ids = tokenizer.encode(&doc.text, false)?;
+        let mut ids = Vec::new();
+        for piece in pieces(&doc.text) {
+            if ids.len() >= max_tokens {
+                break;
+            }
+            ids.extend(tokenizer.encode(piece, false)?);
+        }
         Ok(ids
             .chunks(self.content())
             .enumerate()
@@ -67,5 +85,51 @@ impl WindowPlan {
                 Window { doc: doc_index, window: w as u32, tokens, bos: self.bos.is_some() }
             })
             .collect())
+    }
+}
+
+/// Documents longer than this many bytes are tokenized in pieces of at most this size.
+pub const PIECE_BYTES: usize = 1 << 20;
+
+/// `text` cut into pieces of at most [`PIECE_BYTES`], each cut placed before a
+/// whitespace character where the piece's second half has one (so words stay whole and
+/// byte-level BPE, which starts a word with its space, tokenizes them as in one piece),
+/// else at a character boundary. A text that fits is one piece, tokenized as before.
+fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > PIECE_BYTES {
+        let mut end = PIECE_BYTES;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = rest[PIECE_BYTES / 2..end]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map(|(i, _)| PIECE_BYTES / 2 + i)
+            .filter(|&i| i > 0 && rest.is_char_boundary(i))
+            .unwrap_or(end);
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    out.push(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_before_whitespace_into_bounded_pieces_that_rejoin() {
+        assert_eq!(pieces("a short document"), ["a short document"]);
+        let text = "word ".repeat(3 * PIECE_BYTES / 5 + 7) + "é".repeat(PIECE_BYTES).as_str();
+        let cut = pieces(&text);
+        assert!(cut.len() >= 4, "{} pieces", cut.len());
+        assert!(cut.iter().all(|p| !p.is_empty() && p.len() <= PIECE_BYTES));
+        assert_eq!(cut.concat(), text);
+        // Within the words every piece after the first starts at a space.
+        assert!(cut[1].starts_with(' ') && cut[2].starts_with(' '), "{:?}", &cut[1][..8]);
     }
 }

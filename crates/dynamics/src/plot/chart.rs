@@ -181,21 +181,34 @@ pub fn draw(charts: &[LineChart], path: &Path) -> Result<()> {
     register_font();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let size = (1000u32, 560 * charts.len().max(1) as u32);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial.{}", ext.as_deref().unwrap_or("")));
-    let result = match ext.as_deref() {
-        Some("png") => draw_all(BitMapBackend::new(&tmp, size).into_drawing_area(), charts),
-        Some("svg") => draw_all(SVGBackend::new(&tmp, size).into_drawing_area(), charts),
-        _ => {
-            return Err(DynamicsError::Input(format!(
-                "{}: the plot's file name must end in .png or .svg",
-                path.display()
-            )))
-        }
-    };
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(DynamicsError::Input(format!("drawing {}: {e}", path.display())));
+    if !matches!(ext.as_deref(), Some("png" | "svg")) {
+        return Err(DynamicsError::Input(format!(
+            "{}: the plot's file name must end in .png or .svg",
+            path.display()
+        )));
     }
-    std::fs::rename(&tmp, path).map_err(|source| DynamicsError::Io { path: path.to_path_buf(), source })
+    bae_train::files::write_atomically_with(path, |tmp| {
+        let drawn = match ext.as_deref() {
+            Some("png") => {
+                // Drawn in memory and encoded here: plotters would pick the format from
+                // the temporary file's name.
+                let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+                draw_all(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), charts).and_then(
+                    |()| {
+                        image::save_buffer_with_format(
+                            tmp,
+                            &pixels,
+                            size.0,
+                            size.1,
+                            image::ColorType::Rgb8,
+                            image::ImageFormat::Png,
+                        )
+                        .map_err(|e| e.to_string())
+                    },
+                )
+            }
+            _ => draw_all(SVGBackend::new(tmp, size).into_drawing_area(), charts),
+        };
+        drawn.map_err(|e| DynamicsError::Input(format!("drawing {}: {e}", path.display())))
+    })
 }

@@ -371,12 +371,17 @@ pub fn plot(table: &Path, kind: Option<PlotKind>, out: &Path) -> Result<PlotKind
         return Err(DynamicsError::Input(format!("{}: the table has no rows", table.display())));
     }
     let charts = match kind {
-        PlotKind::EntropyByLayer => by_layer(&t)?,
-        PlotKind::EntropyByPosition => by_position(&t)?,
-        PlotKind::EntropyByDemos => by_demos(&t)?,
-        PlotKind::AccuracyByDemos => accuracy(&t)?,
-        PlotKind::Training => training(&t)?,
-    };
+        PlotKind::EntropyByLayer => by_layer(&t),
+        PlotKind::EntropyByPosition => by_position(&t),
+        PlotKind::EntropyByDemos => by_demos(&t),
+        PlotKind::AccuracyByDemos => accuracy(&t),
+        PlotKind::Training => training(&t),
+    }
+    .map_err(|e| match e {
+        // Column errors do not know the file they came from.
+        DynamicsError::Input(message) => DynamicsError::Input(format!("{}: {message}", table.display())),
+        other => other,
+    })?;
     draw(&charts, out)?;
     Ok(kind)
 }

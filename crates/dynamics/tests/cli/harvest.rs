@@ -45,10 +45,12 @@ fn harvest_args<'a>(model: &'a Path, corpus: &'a Path, out: &'a Path, extra: &[&
 }
 
 /// Every file of a store directory, by name.
+/// A store's files, but the lock file, which names the last writer's PID.
 fn store_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != bae_train::lock::LOCK_FILE)
         .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
         .collect()
 }

@@ -172,3 +172,61 @@ fn an_undertrained_bae_fails_its_gate_in_every_table_and_the_summary() {
         assert!(quality.iter().flatten().all(|q| q == "fail"), "{table}");
     }
 }
+
+/// What a finished run must hold to equal another: the store's shards, the BAEs'
+/// weights (bytes) and the tables' contents (their metadata names the folder).
+fn run_outputs(out: &Path) -> (Vec<(String, Vec<u8>)>, Vec<arrow::array::RecordBatch>) {
+    let store = out.join("store");
+    let mut files: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| format!("store/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|n| n.starts_with("store/shard-"))
+        .collect();
+    files.sort();
+    files.extend(
+        ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
+            .map(|hook| format!("baes/{hook}/sae_weights.safetensors")),
+    );
+    let bytes = files.into_iter().map(|f| (f.clone(), std::fs::read(out.join(&f)).unwrap())).collect();
+    let tables = ["entropy.parquet", "icl-pairs.parquet"].map(|t| read_parquet(&out.join(t)).0).to_vec();
+    (bytes, tables)
+}
+
+/// `bae run` killed with SIGKILL at instants spread over an uninterrupted run's lifetime
+/// (mid-harvest, mid-training, mid-measurement) continues with the same command to the
+/// uninterrupted run's store, weights and tables.
+#[test]
+fn a_run_killed_at_any_instant_continues_to_the_uninterrupted_result() {
+    let f = fixture(Family::Llama);
+    let folder = |name: &str| {
+        let root = f.root.join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        write_config(&root, &f.hf, 3)
+    };
+    let reference = folder("reference");
+    let started = std::time::Instant::now();
+    assert_ok(&bae(&["run", s(&reference)]));
+    let lifetime = started.elapsed();
+    let (files, tables) = run_outputs(&f.root.join("reference/run"));
+    let instants = 8;
+    for i in 0..instants {
+        let config = folder(&format!("killed-{i}"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
+            .args(["run", s(&config)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(lifetime.mul_f64((i as f64 + 0.5) / instants as f64));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let out = bae(&["run", s(&config)]);
+        assert_ok(&out);
+        let (got_files, got_tables) = run_outputs(&f.root.join(format!("killed-{i}/run")));
+        assert_eq!(got_files.len(), files.len(), "killed at instant {i}");
+        for ((name, a), (_, b)) in got_files.iter().zip(&files) {
+            assert!(a == b, "killed at instant {i} of {instants}: {name} differs\n{}", stderr(&out));
+        }
+        assert!(got_tables == tables, "killed at instant {i} of {instants}: the tables differ");
+    }
+}

@@ -55,10 +55,12 @@ fn train(run: &Run, out: &Path, extra: &[&str]) -> Output {
     bae(&args)
 }
 
+/// A run's files, but the lock file, which names the last writer's PID.
 fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != bae_train::lock::LOCK_FILE)
         .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
         .collect()
 }
@@ -75,6 +77,7 @@ fn train_writes_a_run_refuses_to_overwrite_it_and_resumes_to_the_same_weights() 
         names,
         ["cfg.json", "checkpoint.safetensors", "sae_weights.safetensors", "training_log.parquet"]
     );
+    assert!(a.join(bae_train::lock::LOCK_FILE).is_file(), "the run's lock file");
     let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("cfg.json")).unwrap()).unwrap();
     assert_eq!(
         (cfg["d_in"].as_u64(), cfg["d_sae"].as_u64(), cfg["epochs_done"].as_u64()),
@@ -205,6 +208,42 @@ fn a_run_killed_at_any_instant_resumes_to_the_uninterrupted_result() {
     assert!(got.weights == expected.weights, "SAELens weights left from epoch 8");
     assert_eq!(got.cfg, expected.cfg);
     assert!(got.log == expected.log, "training log left from epoch 8");
+}
+
+/// A second `bae train --resume` on a folder another one is training into is refused at
+/// once with the first one's PID, and the first finishes as if alone.
+#[test]
+fn a_second_writer_is_refused_while_the_first_trains() {
+    let run = setup_rows(60_000, 30);
+    let dir = run.root.join("busy");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
+        .args([
+            "train",
+            "--config",
+            s(&run.config),
+            "--acts",
+            s(&run.rows),
+            "--tensor",
+            "acts",
+            "--out",
+            s(&dir),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lock file names its holder once the first run holds it.
+    while !std::fs::read_to_string(dir.join(".bae-lock")).is_ok_and(|holder| holder.starts_with("PID")) {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended before taking its lock");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = train(&run, &dir, &["--resume"]);
+    assert_clean_failure(&second, &["another bae process", &format!("PID {}", first.id()), "busy"]);
+    let first = first.wait_with_output().unwrap();
+    assert_ok(&first);
+    let alone = run.root.join("alone");
+    assert_ok(&train(&run, &alone, &[]));
+    assert!(finished_run(&dir).weights == finished_run(&alone).weights, "the refused writer changed the run");
 }
 
 #[test]

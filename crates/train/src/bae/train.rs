@@ -375,7 +375,7 @@ impl Trainer {
             self.history.push(EpochMetrics { merged_bits, pruned_bits, ..val_row });
             self.epochs_done += 1;
             let last = self.finished();
-            let checkpoint = last || self.epochs_done % self.config.checkpoint_every == 0;
+            let checkpoint = last || self.epochs_done.is_multiple_of(self.config.checkpoint_every);
             if let (Some(dir), true) = (run_dir, checkpoint) {
                 Checkpoint::save(dir, self)?;
             }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::index::StoreIndex;
+use super::index::{StoreIndex, INDEX_FILE};
 use crate::error::{io, Result, TrainError};
 use crate::rng::SplitMix64;
 
@@ -120,7 +120,14 @@ pub struct ActivationStore {
 impl ActivationStore {
     /// Opens the store in `dir` (complete or still being written).
     pub fn open(dir: &Path) -> Result<Self> {
-        Ok(Self { dir: dir.to_path_buf(), index: StoreIndex::read(dir)? })
+        let index = StoreIndex::read(dir)?;
+        if let Some(shard) = index.shards.iter().find(|s| !dir.join(&s.file).is_file()) {
+            return Err(TrainError::Index {
+                path: dir.join(INDEX_FILE),
+                message: format!("lists {} but the file is missing", shard.file),
+            });
+        }
+        Ok(Self { dir: dir.to_path_buf(), index })
     }
 
     /// The index.
@@ -168,9 +175,17 @@ impl RowSource for StoreRows {
     fn read_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let shard = &self.store.index.shards[i];
         let path = self.store.dir.join(&shard.file);
-        let data = read_rows(&path, &self.hook, 0, shard.rows)?;
+        // The shard and the index disagree: either may be at fault, so name both.
+        let listed = |e: TrainError| match e {
+            TrainError::Tensors { path, message } => TrainError::Tensors {
+                path,
+                message: format!("{message}, as the store's {INDEX_FILE} lists it"),
+            },
+            other => other,
+        };
+        let data = read_rows(&path, &self.hook, 0, shard.rows).map_err(listed)?;
         if data.len() != shard.rows * self.dim() {
-            return Err(TrainError::Tensors {
+            return Err(listed(TrainError::Tensors {
                 path,
                 message: format!(
                     "tensor `{}` does not hold {} rows of width {}",
@@ -178,7 +193,7 @@ impl RowSource for StoreRows {
                     shard.rows,
                     self.dim()
                 ),
-            });
+            }));
         }
         Ok(data)
     }
@@ -240,7 +255,7 @@ pub struct InMemoryRows {
 impl InMemoryRows {
     /// Row-major `data` of width `dim`, read in chunks of `chunk_rows`.
     pub fn new(data: Vec<f32>, dim: usize, chunk_rows: usize) -> Result<Self> {
-        if dim == 0 || chunk_rows == 0 || data.len() % dim != 0 {
+        if dim == 0 || chunk_rows == 0 || !data.len().is_multiple_of(dim) {
             return Err(TrainError::Input(format!(
                 "{} values do not form rows of width {dim} (chunks of {chunk_rows})",
                 data.len()

@@ -129,7 +129,11 @@ fn a_killed_run_resumes_to_the_same_store() {
     w.push(batch(0, 20, StoreDtype::F32)).unwrap();
     w.push(batch(20, 20, StoreDtype::F32)).unwrap();
     drop(w);
-    std::fs::write(killed.join("shard-00002.safetensors.partial"), b"half a shard").unwrap();
+    // Temporaries of a killed process (another PID) and of an older version's naming.
+    let left = [".shard-00002.safetensors.4000000.partial", "shard-00002.safetensors.partial"];
+    for name in left {
+        std::fs::write(killed.join(name), b"half a shard").unwrap();
+    }
     let index = StoreIndex::read(&killed).unwrap();
     assert!(!index.complete);
     assert_eq!(index.rows, 32, "only complete shards are listed");
@@ -137,7 +141,7 @@ fn a_killed_run_resumes_to_the_same_store() {
     // Resume: regenerate the same row stream and skip what is stored.
     let mut w = StoreWriter::resume(&killed, spec(60, 16, StoreDtype::F32)).unwrap();
     assert_eq!(w.rows(), 32);
-    assert!(!killed.join("shard-00002.safetensors.partial").exists());
+    assert!(left.iter().all(|name| !killed.join(name).exists()));
     w.push(batch(32, 28, StoreDtype::F32)).unwrap();
     let index = w.finish().unwrap();
     assert_eq!(index, StoreIndex::read(&whole).unwrap());
@@ -241,16 +245,46 @@ fn a_full_disk_fails_cleanly_and_leaves_a_resumable_store() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::os::unix::fs::symlink("/dev/full", out.join("shard-00001.safetensors.partial")).unwrap();
+    let tmp = crate::files::partial_path(&out.join("shard-00001.safetensors"));
+    std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
     let pushed = w.push(batch(16, 24, StoreDtype::F32));
     let err = pushed.and_then(|()| w.finish().map(|_| ())).unwrap_err().to_string();
-    assert!(err.contains("shard-00001.safetensors.partial") && err.contains("No space left"), "{err}");
-    assert!(!out.join("shard-00001.safetensors.partial").exists(), "the failed temporary file stays behind");
+    assert!(err.contains(&*tmp.to_string_lossy()) && err.contains("No space left"), "{err}");
+    assert!(!tmp.exists(), "the failed temporary file stays behind");
     let index = StoreIndex::read(&out).unwrap();
     assert_eq!((index.rows, index.complete), (16, false));
     let mut w = StoreWriter::resume(&out, spec(40, 16, StoreDtype::F32)).unwrap();
     w.push(batch(16, 24, StoreDtype::F32)).unwrap();
     assert_eq!(w.finish().unwrap().rows, 40);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_runs_and_deletes_none_of_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let mut first = StoreWriter::create(&out, spec(40, 16, StoreDtype::F32)).unwrap();
+    first.push(batch(0, 16, StoreDtype::F32)).unwrap();
+    // The first writer's temporary file of a shard in progress.
+    let in_progress = crate::files::partial_path(&out.join("shard-00001.safetensors"));
+    std::fs::write(&in_progress, b"being written").unwrap();
+    for second in [
+        StoreWriter::resume(&out, spec(40, 16, StoreDtype::F32)).map(|_| ()),
+        StoreWriter::create(&out, spec(40, 16, StoreDtype::F32)).map(|_| ()),
+    ] {
+        let err = second.unwrap_err().to_string();
+        assert!(
+            err.contains("another bae process") || err.contains("already holds an activation store"),
+            "{err}"
+        );
+    }
+    let err = StoreWriter::resume(&out, spec(40, 16, StoreDtype::F32)).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains(&format!("PID {}", std::process::id())), "{err}");
+    assert!(in_progress.exists(), "a refused resume removed the live writer's file");
+    std::fs::remove_file(&in_progress).unwrap();
+    first.push(batch(16, 24, StoreDtype::F32)).unwrap();
+    assert_eq!(first.finish().unwrap().rows, 40);
+    // Released once the writer is done.
+    assert!(StoreWriter::resume(&out, spec(40, 16, StoreDtype::F32)).is_ok());
 }
 
 #[test]
@@ -294,4 +328,33 @@ fn shard_names_that_leave_the_store_folder_are_refused() {
     }
     std::fs::write(&index_path, good).unwrap();
     assert!(ActivationStore::open(&out).is_ok());
+}
+
+#[test]
+fn fuzzed_store_indexes_and_shards_give_errors_that_name_them_and_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    write_all(&store, spec(40, 16, StoreDtype::F16), &[(0, 40)]);
+    let read_all = || -> Option<String> {
+        let read = ActivationStore::open(&store).and_then(|s| {
+            for hook in &s.index().spec.hooks {
+                let rows = s.hook(hook)?;
+                for i in 0..rows.chunks() {
+                    rows.read_chunk(i)?;
+                }
+            }
+            Ok(())
+        });
+        read.err().map(|e| e.to_string())
+    };
+    assert_eq!(read_all(), None);
+    for file in [INDEX_FILE, "shard-00001.safetensors"] {
+        let path = store.join(file);
+        let original = std::fs::read(&path).unwrap();
+        bae_lm::fuzz::run(file, &original, file, |bytes| {
+            std::fs::write(&path, bytes).unwrap();
+            read_all()
+        });
+        std::fs::write(&path, &original).unwrap();
+    }
 }

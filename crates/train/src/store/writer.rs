@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 
 use super::index::{ShardEntry, StoreIndex, StoreSpec, INDEX_FILE};
 use crate::error::{io, Result, TrainError};
+use crate::lock::{is_bookkeeping, FolderLock, LOCK_FILE};
 
 /// A batch of rows for every hook point, plus where each row came from.
 #[derive(Debug, Clone)]
@@ -75,38 +76,24 @@ pub struct StoreWriter {
     /// `Some(true)` for a store it created in a directory it created, `Some(false)` in
     /// an existing empty directory, None for a resumed store (never removed).
     created: Option<bool>,
+    /// Held until the writer is dropped: no other process writes the store meanwhile.
+    lock: Option<FolderLock>,
 }
 
 impl StoreWriter {
-    /// Starts a new store in `dir` (created if needed). Refuses a directory that already
-    /// holds a store (same or different) or unrelated files.
+    /// Starts a new store in `dir` (created if needed) and locks it. Refuses a directory
+    /// that already holds a store (same or different), unrelated files, or another
+    /// writer.
     pub fn create(dir: &Path, spec: StoreSpec) -> Result<Self> {
-        if dir.join(INDEX_FILE).exists() {
-            let existing = StoreIndex::read(dir)?;
-            if let Some((field, there, now)) = existing.spec.first_difference(&spec) {
-                return Err(TrainError::DifferentStore {
-                    dir: dir.to_path_buf(),
-                    field,
-                    existing: there,
-                    requested: now,
-                });
-            }
-            return Err(TrainError::StoreExists { dir: dir.to_path_buf(), state: describe(&existing) });
-        }
+        // Checked before the lock too, so that a refused folder is left untouched.
+        refuse_existing(dir, &spec)?;
         let dir_existed = dir.exists();
-        if dir_existed {
-            let entries = std::fs::read_dir(dir).map_err(io("reading", dir))?;
-            if let Some(entry) = entries.filter_map(|e| e.ok()).next() {
-                return Err(TrainError::NotAStore {
-                    dir: dir.to_path_buf(),
-                    found: entry.file_name().to_string_lossy().into_owned(),
-                });
-            }
-        }
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        let lock = FolderLock::acquire(dir)?;
+        // Again under the lock: another writer may have started in between.
+        refuse_existing(dir, &spec)?;
         let index = StoreIndex::new(spec);
         index.write(dir)?;
-        let mut writer = Self::start(dir, index);
+        let mut writer = Self::start(dir, index, lock);
         writer.created = Some(!dir_existed);
         Ok(writer)
     }
@@ -117,15 +104,11 @@ impl StoreWriter {
         if !dir.join(INDEX_FILE).exists() {
             return Err(TrainError::NothingToResume { dir: dir.to_path_buf() });
         }
-        let index = StoreIndex::read(dir)?;
-        if let Some((field, there, now)) = index.spec.first_difference(&spec) {
-            return Err(TrainError::DifferentStore {
-                dir: dir.to_path_buf(),
-                field,
-                existing: there,
-                requested: now,
-            });
-        }
+        // Checked before the lock too, so that a refused folder is left untouched, and
+        // again under it, in case another writer moved the store on in between.
+        same_store(dir, &spec)?;
+        let lock = FolderLock::acquire(dir)?;
+        let index = same_store(dir, &spec)?;
         for shard in &index.shards {
             let path = dir.join(&shard.file);
             if !path.is_file() {
@@ -135,16 +118,12 @@ impl StoreWriter {
                 });
             }
         }
-        for entry in std::fs::read_dir(dir).map_err(io("reading", dir))?.filter_map(|e| e.ok()) {
-            if entry.file_name().to_string_lossy().ends_with(".partial") {
-                let path = entry.path();
-                std::fs::remove_file(&path).map_err(io("removing", &path))?;
-            }
-        }
-        Ok(Self::start(dir, index))
+        // Safe under the lock: no live writer owns them.
+        crate::files::remove_partials(&lock)?;
+        Ok(Self::start(dir, index, lock))
     }
 
-    fn start(dir: &Path, index: StoreIndex) -> Self {
+    fn start(dir: &Path, index: StoreIndex, lock: FolderLock) -> Self {
         // One shard in the channel and one being written: disk work overlaps the model's
         // forward passes while memory stays at a few shards.
         let (tx, rx) = sync_channel(1);
@@ -163,6 +142,7 @@ impl StoreWriter {
             jobs: Some(tx),
             worker: Some(worker),
             created: None,
+            lock: Some(lock),
         }
     }
 
@@ -292,15 +272,54 @@ impl Drop for StoreWriter {
             return;
         }
         let _ = std::fs::remove_file(self.dir.join(INDEX_FILE));
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().ends_with(".partial") {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        if let Some(lock) = &self.lock {
+            let _ = crate::files::remove_partials(lock);
         }
+        // Still held while it is unlinked, so no other writer can have taken it.
+        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+        self.lock = None;
         if created_dir {
             let _ = std::fs::remove_dir(&self.dir);
         }
     }
+}
+
+/// The index of the store in `dir`, if it was made with exactly `spec`.
+fn same_store(dir: &Path, spec: &StoreSpec) -> Result<StoreIndex> {
+    let index = StoreIndex::read(dir)?;
+    if let Some((field, there, now)) = index.spec.first_difference(spec) {
+        return Err(TrainError::DifferentStore {
+            dir: dir.to_path_buf(),
+            field,
+            existing: there,
+            requested: now,
+        });
+    }
+    Ok(index)
+}
+
+/// Refuses a folder that holds a store, or files other than a lock and temporaries.
+fn refuse_existing(dir: &Path, spec: &StoreSpec) -> Result<()> {
+    if dir.join(INDEX_FILE).exists() {
+        let existing = StoreIndex::read(dir)?;
+        if let Some((field, there, now)) = existing.spec.first_difference(spec) {
+            return Err(TrainError::DifferentStore {
+                dir: dir.to_path_buf(),
+                field,
+                existing: there,
+                requested: now,
+            });
+        }
+        return Err(TrainError::StoreExists { dir: dir.to_path_buf(), state: describe(&existing) });
+    }
+    if dir.exists() {
+        let entries = std::fs::read_dir(dir).map_err(io("reading", dir))?;
+        let mut names = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned());
+        if let Some(found) = names.find(|name| !is_bookkeeping(name)) {
+            return Err(TrainError::NotAStore { dir: dir.to_path_buf(), found });
+        }
+    }
+    Ok(())
 }
 
 fn describe(index: &StoreIndex) -> String {
@@ -329,7 +348,7 @@ fn merge(batches: &[RowBatch]) -> Result<RowBatch> {
     })
 }
 
-/// The writer thread: each shard goes to `<name>.partial`, is flushed, renamed, and then
+/// The writer thread: each shard goes to a temporary file, is flushed, renamed, and then
 /// listed in the index (also written atomically).
 fn write_shards(dir: &Path, mut index: StoreIndex, jobs: Receiver<Job>) -> Result<StoreIndex> {
     for job in jobs {

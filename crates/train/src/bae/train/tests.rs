@@ -432,3 +432,19 @@ fn a_diverging_run_stops_with_its_epoch_and_step_instead_of_writing_nan() {
     let fine = train_in_memory(&rows, config(Estimator::Sigmoid, 0.0, 3, 0)).unwrap();
     assert!(fine.model.params().iter().all(|p| p.iter().all(|v| v.is_finite())));
 }
+
+#[test]
+fn fuzzed_checkpoints_give_errors_that_name_them_and_never_panic() {
+    let c = TrainConfig { epochs: 1, batch: 64, ..config(Estimator::SignS, 1e-2, 1, 0) };
+    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
+    let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(c.clone(), &source).unwrap();
+    trainer.run(&source, Some(dir.path()), &mut |_, _| Ok(())).unwrap();
+    let path = dir.path().join(crate::checkpoint::CHECKPOINT_FILE);
+    let original = std::fs::read(&path).unwrap();
+    bae_lm::fuzz::run("checkpoint", &original, crate::checkpoint::CHECKPOINT_FILE, |bytes| {
+        std::fs::write(&path, bytes).unwrap();
+        Trainer::resume(c.clone(), &source, &path).err().map(|e| e.to_string())
+    });
+}
