@@ -116,7 +116,7 @@ impl Corpus {
             CorpusFormat::Text | CorpusFormat::Jsonl => {
                 let file = File::open(&self.path)
                     .map_err(|source| DynamicsError::Io { path: self.path.clone(), source })?;
-                let lines = BoundedLines { reader: BufReader::new(file) }.enumerate();
+                let lines = BoundedLines { reader: BufReader::new(file), limit: MAX_LINE_BYTES }.enumerate();
                 Ok(Box::new(
                     lines.filter_map(move |(i, line)| self.line_document(i as u64, line).transpose()),
                 ))
@@ -201,6 +201,8 @@ pub const MAX_LINE_BYTES: u64 = 1 << 28;
 /// memory; a longer one is an error (as is invalid UTF-8, like `BufRead::lines`).
 struct BoundedLines {
     reader: BufReader<File>,
+    /// The longest line accepted, bytes.
+    limit: u64,
 }
 
 impl Iterator for BoundedLines {
@@ -208,10 +210,10 @@ impl Iterator for BoundedLines {
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut line = Vec::new();
-        match (&mut self.reader).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut line) {
+        match (&mut self.reader).take(self.limit + 1).read_until(b'\n', &mut line) {
             Ok(0) => None,
-            Ok(_) if line.len() as u64 > MAX_LINE_BYTES && line.last() != Some(&b'\n') => {
-                Some(Err(std::io::Error::other(format!("longer than {} MiB", MAX_LINE_BYTES >> 20))))
+            Ok(_) if line.len() as u64 > self.limit && line.last() != Some(&b'\n') => {
+                Some(Err(std::io::Error::other(format!("longer than the limit of {} bytes", self.limit))))
             }
             Ok(_) => {
                 if line.last() == Some(&b'\n') {
@@ -342,6 +344,37 @@ mod tests {
         let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
+    }
+
+    #[test]
+    fn devices_fifos_and_directories_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("corpus.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        for path in [Path::new("/dev/zero"), fifo.as_path(), dir.path()] {
+            let Err(err) = Corpus::open(path, CorpusFormat::Text, "text") else { panic!("{path:?} opened") };
+            let err = err.to_string();
+            assert!(err.contains("not a regular file") && err.contains(&*path.to_string_lossy()), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_line_beyond_the_limit_is_an_error_not_an_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.txt");
+        let lines = |limit: u64| -> Vec<std::io::Result<String>> {
+            BoundedLines { reader: BufReader::new(File::open(&path).unwrap()), limit }.take(4).collect()
+        };
+        std::fs::write(&path, "short line\r\nsecond\n").unwrap();
+        let read: Vec<String> = lines(32).into_iter().map(|l| l.unwrap()).collect();
+        assert_eq!(read, ["short line", "second"]);
+        // A 64-byte line without a newline, against a 32-byte limit (the real one is
+        // 256 MiB: the same code).
+        std::fs::write(&path, [b'a'; 64]).unwrap();
+        let err = lines(32).remove(0).unwrap_err().to_string();
+        assert!(err.contains("longer than the limit of 32 bytes"), "{err}");
+        assert_eq!(lines(64)[0].as_deref().unwrap(), "a".repeat(64));
     }
 
     #[test]

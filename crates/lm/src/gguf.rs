@@ -615,6 +615,9 @@ mod tests {
         };
         let q = u64::from_le_bytes(clean[q_offset..q_offset + 8].try_into().unwrap());
         for (at, value, expected) in [
+            // The header's tensor and metadata counts (after magic and version).
+            (8, 1 << 40, "tensors"),
+            (16, u64::MAX, "metadata"),
             (k_offset, q, "share bytes"),
             (k_offset, u64::MAX - 8, "does not fit"),
             (k_offset, clean.len() as u64, "does not fit"),
