@@ -42,6 +42,20 @@ fn bae_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run bae")
 }
 
+/// Runs `bae args` in the background with its output discarded, and kills it with
+/// SIGKILL after `delay` if it is still running: what a kill at that instant leaves.
+fn bae_killed_after(args: &[&str], delay: std::time::Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bae"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start bae");
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().expect("wait for bae");
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

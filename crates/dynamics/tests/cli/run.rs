@@ -211,15 +211,7 @@ fn a_run_killed_at_any_instant_continues_to_the_uninterrupted_result() {
     let instants = 8;
     for i in 0..instants {
         let config = folder(&format!("killed-{i}"));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
-            .args(["run", s(&config)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(lifetime.mul_f64((i as f64 + 0.5) / instants as f64));
-        let _ = child.kill();
-        child.wait().unwrap();
+        bae_killed_after(&["run", s(&config)], lifetime.mul_f64((i as f64 + 0.5) / instants as f64));
         let out = bae(&["run", s(&config)]);
         assert_ok(&out);
         let (got_files, got_tables) = run_outputs(&f.root.join(format!("killed-{i}/run")));

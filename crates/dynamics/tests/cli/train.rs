@@ -39,7 +39,8 @@ fn write_config(path: &Path, epochs: usize) {
     .unwrap();
 }
 
-fn train(run: &Run, out: &Path, extra: &[&str]) -> Output {
+/// `bae train` on the run's rows and config into `out`, with `extra` flags.
+fn train_args<'a>(run: &'a Run, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--config",
@@ -52,7 +53,11 @@ fn train(run: &Run, out: &Path, extra: &[&str]) -> Output {
         s(out),
     ];
     args.extend_from_slice(extra);
-    bae(&args)
+    args
+}
+
+fn train(run: &Run, out: &Path, extra: &[&str]) -> Output {
+    bae(&train_args(run, out, extra))
 }
 
 /// A run's files, but the lock file, which names the last writer's PID.
@@ -157,28 +162,9 @@ fn a_run_killed_at_any_instant_resumes_to_the_uninterrupted_result() {
         // Twice in a row for odd i: a resumed run killed again.
         let kills = if i % 2 == 1 { 2 } else { 1 };
         for kill in 0..kills {
-            let resume = if kill == 0 { None } else { Some("--resume") };
-            let mut args = vec![
-                "train",
-                "--config",
-                s(&run.config),
-                "--acts",
-                s(&run.rows),
-                "--tensor",
-                "acts",
-                "--out",
-                s(&dir),
-            ];
-            args.extend(resume);
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(lifetime.mul_f64((i as f64 + 0.5) / instants as f64));
-            let _ = child.kill();
-            child.wait().unwrap();
+            let extra: &[&str] = if kill == 0 { &[] } else { &["--resume"] };
+            let delay = lifetime.mul_f64((i as f64 + 0.5) / instants as f64);
+            bae_killed_after(&train_args(&run, &dir, extra), delay);
         }
         let left: Vec<String> = if dir.exists() { files(&dir).into_keys().collect() } else { vec![] };
         eprintln!("instant {i}: {left:?}");
@@ -217,17 +203,7 @@ fn a_second_writer_is_refused_while_the_first_trains() {
     let run = setup_rows(60_000, 30);
     let dir = run.root.join("busy");
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_bae"))
-        .args([
-            "train",
-            "--config",
-            s(&run.config),
-            "--acts",
-            s(&run.rows),
-            "--tensor",
-            "acts",
-            "--out",
-            s(&dir),
-        ])
+        .args(train_args(&run, &dir, &[]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

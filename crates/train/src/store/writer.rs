@@ -301,15 +301,7 @@ fn same_store(dir: &Path, spec: &StoreSpec) -> Result<StoreIndex> {
 /// Refuses a folder that holds a store, or files other than a lock and temporaries.
 fn refuse_existing(dir: &Path, spec: &StoreSpec) -> Result<()> {
     if dir.join(INDEX_FILE).exists() {
-        let existing = StoreIndex::read(dir)?;
-        if let Some((field, there, now)) = existing.spec.first_difference(spec) {
-            return Err(TrainError::DifferentStore {
-                dir: dir.to_path_buf(),
-                field,
-                existing: there,
-                requested: now,
-            });
-        }
+        let existing = same_store(dir, spec)?;
         return Err(TrainError::StoreExists { dir: dir.to_path_buf(), state: describe(&existing) });
     }
     if dir.exists() {
