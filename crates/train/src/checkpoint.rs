@@ -329,6 +329,17 @@ pub(crate) fn load_saelens(dir: &Path) -> Result<Autoencoder> {
         input_scale: 1.0,
     };
     model.check_shapes().map_err(|m| bad_model(&path, m))?;
+    // A NaN weight would turn every code it touches into noise without an error.
+    for (name, values) in
+        [("W_enc", &model.w_enc), ("b_enc", &model.b_enc), ("W_dec", &model.w_dec), ("b_dec", &model.b_dec)]
+    {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(bad_model(&path, format!("tensor `{name}` holds {} at element {i}", values[i])));
+        }
+    }
+    if threshold.iter().any(|t| !t.is_finite() || *t < 0.0) {
+        return Err(bad_model(&path, "tensor `threshold` holds a negative or non-finite value".into()));
+    }
     if matches!(architecture, Architecture::TopK) && !(1..=d_hidden).contains(&model.k) {
         return Err(bad_model(&cfg_path, format!("`k` = {}, expected 1 ≤ k ≤ {d_hidden}", model.k)));
     }

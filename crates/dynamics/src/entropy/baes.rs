@@ -187,3 +187,49 @@ impl BaeSet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bae_train::bae::{synthetic_bits, train_in_memory};
+    use bae_train::checkpoint::{Checkpoint, WEIGHTS_FILE};
+    use bae_train::config::TrainConfig;
+
+    use super::*;
+
+    #[test]
+    fn fuzzed_autoencoder_folders_give_errors_that_name_their_files_and_never_panic() {
+        let rows = synthetic_bits(512, 8, 3, 4.0, 0.05, 5).unwrap();
+        let config = TrainConfig {
+            hook: Some("blocks.0.hook_resid_post".into()),
+            d_hidden: Some(8),
+            epochs: 1,
+            batch: 64,
+            ..TrainConfig::default()
+        };
+        let trainer = train_in_memory(&rows, config).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Checkpoint::save(dir.path(), &trainer).unwrap();
+        BaeSet::open(dir.path()).unwrap();
+        // One weight made NaN is refused by name.
+        let weights = dir.path().join(WEIGHTS_FILE);
+        let mut tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
+        let b_dec = tensors["b_dec"].to_vec1::<f32>().unwrap();
+        let poisoned = [f32::NAN].into_iter().chain(b_dec[1..].iter().copied()).collect::<Vec<_>>();
+        tensors
+            .insert("b_dec".into(), candle_core::Tensor::new(poisoned, &candle_core::Device::Cpu).unwrap());
+        let clean = std::fs::read(&weights).unwrap();
+        candle_core::safetensors::save(&tensors, &weights).unwrap();
+        let err = BaeSet::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("b_dec") && err.contains("NaN") && err.contains(WEIGHTS_FILE), "{err}");
+        std::fs::write(&weights, clean).unwrap();
+        for file in [CFG_FILE, WEIGHTS_FILE] {
+            let path = dir.path().join(file);
+            let original = std::fs::read(&path).unwrap();
+            bae_lm::fuzz::run(file, &original, file, |bytes| {
+                std::fs::write(&path, bytes).unwrap();
+                BaeSet::open(dir.path()).err().map(|e| e.to_string())
+            });
+            std::fs::write(&path, &original).unwrap();
+        }
+    }
+}
