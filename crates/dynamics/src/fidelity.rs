@@ -6,8 +6,9 @@
 //! cross-entropy of the actual next token clean, spliced and zero-ablated; and the
 //! fraction of cross-entropy recovered, (CE_zero − CE_spliced) / (CE_zero − CE_clean).
 
+use bae_lm::eval::log_softmax;
 use bae_lm::{Batch, ForwardRequest, Intervention, InterventionKind, Model};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 use crate::entropy::HookBae;
 use crate::error::{DynamicsError, Result};
@@ -30,12 +31,6 @@ pub struct Fidelity {
     /// (ce_zero − ce_spliced) / (ce_zero − ce_clean): 1 is perfect, 0 no better than
     /// zero ablation.
     pub ce_recovered: f64,
-}
-
-fn log_softmax(logits: &Tensor) -> Result<Tensor> {
-    let max = logits.max_keepdim(D::Minus1)?;
-    let log_z = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + max)?;
-    Ok(logits.broadcast_sub(&log_z)?)
 }
 
 /// Sums over positions: KL, JS, and the three cross-entropies.

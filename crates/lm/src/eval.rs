@@ -1,10 +1,19 @@
 //! Simple evaluations on top of the decoder: mean next-token negative log-likelihood
 //! and greedy continuation.
 
-use candle_core::{DType, D};
+use candle_core::{DType, Tensor, D};
 
 use crate::decoder::Decoder;
 use crate::error::{LmError, Result};
+
+/// Log-probabilities over the last dimension, `(x - max) - log Σ exp(x - max)`: the
+/// one log-softmax every measurement (NLL, ICL label scores, fidelity) uses. Shifting
+/// first keeps large logits exact (1000 - 1000.69 would lose f32 digits).
+pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
+    let shifted = logits.broadcast_sub(&logits.max_keepdim(D::Minus1)?)?;
+    let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&log_z)?)
+}
 
 /// Mean negative log-likelihood (nats/token) of `tokens[1..]` given their prefixes.
 pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
@@ -12,7 +21,7 @@ pub fn mean_nll(decoder: &Decoder, tokens: &[u32]) -> Result<f64> {
         return Err(LmError::Input("NLL needs at least two tokens".into()));
     }
     let logits = decoder.logits(tokens)?;
-    let log_probs = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
+    let log_probs = log_softmax(&logits.to_dtype(DType::F32)?)?;
     let rows: Vec<Vec<f32>> = log_probs.to_vec2()?;
     let total: f64 = tokens[1..].iter().enumerate().map(|(t, &next)| -(rows[t][next as usize] as f64)).sum();
     Ok(total / (tokens.len() - 1) as f64)
@@ -50,6 +59,21 @@ mod tests {
     use super::*;
     use crate::testing::{random_weights, tiny_config};
     use crate::Family;
+
+    #[test]
+    fn log_softmax_equals_the_closed_form_and_survives_large_logits() {
+        let rows = [[1.0f32, 2.0, 3.0], [1000.0, 1000.0, 990.0]];
+        let logits = Tensor::new(&rows, &candle_core::Device::Cpu).unwrap();
+        let got: Vec<Vec<f32>> = log_softmax(&logits).unwrap().to_vec2().unwrap();
+        let z = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
+        for (g, x) in got[0].iter().zip([1.0, 2.0, 3.0]) {
+            assert!((*g as f64 - (x - z)).abs() < 1e-6, "{got:?}");
+        }
+        // Shifted by the row maximum, 1000 does not overflow exp.
+        let z = (2.0 + (-10f64).exp()).ln();
+        assert!((got[1][0] as f64 + z).abs() < 1e-6, "{got:?}");
+        assert!((got[1][2] as f64 - (-10.0 - z)).abs() < 1e-5, "{got:?}");
+    }
 
     #[test]
     fn a_continuation_beyond_the_context_is_refused_before_any_forward() {

@@ -10,7 +10,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use crate::testing::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Mutants per file: `BAE_FUZZ_CASES`, else 300.
 pub fn cases() -> u64 {
@@ -31,12 +31,12 @@ pub fn mutant(original: &[u8], seed: u64) -> Vec<u8> {
         if bytes.is_empty() {
             break;
         }
-        let at = rng.below(bytes.len() as u64) as usize;
+        let at = rng.below(bytes.len());
         match rng.below(6) {
             0 => bytes[at] ^= 1 << rng.below(8),
             1 => bytes[at] = rng.next_u64() as u8,
             2 => {
-                let value = EXTREMES[rng.below(EXTREMES.len() as u64) as usize].to_le_bytes();
+                let value = EXTREMES[rng.below(EXTREMES.len())].to_le_bytes();
                 let width = if rng.below(2) == 0 { 4 } else { 8 };
                 for (i, b) in value[..width].iter().enumerate() {
                     if let Some(slot) = bytes.get_mut(at + i) {
@@ -46,12 +46,12 @@ pub fn mutant(original: &[u8], seed: u64) -> Vec<u8> {
             }
             3 => bytes.truncate(at),
             4 => {
-                let len = (rng.below(64) as usize).min(bytes.len() - at);
+                let len = rng.below(64).min(bytes.len() - at);
                 let chunk = bytes[at..at + len].to_vec();
-                let to = rng.below(bytes.len() as u64 + 1) as usize;
+                let to = rng.below(bytes.len() + 1);
                 bytes.splice(to..to, chunk);
             }
-            _ => bytes[at] = SYNTAX[rng.below(SYNTAX.len() as u64) as usize],
+            _ => bytes[at] = SYNTAX[rng.below(SYNTAX.len())],
         }
     }
     bytes

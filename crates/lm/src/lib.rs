@@ -24,6 +24,7 @@ pub mod guard;
 pub mod hooks;
 pub mod matmul;
 pub mod model;
+pub mod rng;
 pub mod rope;
 pub mod source;
 pub mod testing;

@@ -299,7 +299,7 @@ mod tests {
     #[cfg(bae_openblas)]
     fn random(rows: usize, cols: usize, seed: u64) -> Tensor {
         use candle_core::Device;
-        let mut rng = crate::testing::SplitMix64::new(seed);
+        let mut rng = crate::rng::SplitMix64::new(seed);
         let data: Vec<f32> = (0..rows * cols).map(|_| rng.symmetric()).collect();
         Tensor::from_vec(data, (rows, cols), &Device::Cpu).unwrap()
     }
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn sgemm_matches_a_naive_product_for_every_transpose_and_beta() {
-        use crate::testing::SplitMix64;
+        use crate::rng::SplitMix64;
         let mut rng = SplitMix64::new(9);
         for backend in [MatmulBackend::OpenBlas, MatmulBackend::Candle] {
             let _guard = BACKEND_LOCK.lock().unwrap();
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn sgemm_gives_the_same_bits_on_any_number_of_threads() {
-        use crate::testing::SplitMix64;
+        use crate::rng::SplitMix64;
         let mut rng = SplitMix64::new(11);
         // Several row blocks, a shared dimension long enough to be split, both layouts.
         let (m, n, k) = (520, 70, 1100);

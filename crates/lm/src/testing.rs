@@ -65,34 +65,7 @@ pub fn tiny_config(family: Family) -> DecoderConfig {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so tests need no RNG crate.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Seeds the generator.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// Next raw 64-bit value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn symmetric(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    /// Uniform integer in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
+use crate::rng::SplitMix64;
 
 /// Every weight of `cfg` in Hugging Face naming, f32, seeded. Matrices are uniform with
 /// scale `1/sqrt(fan_in)`, norm weights near 1, so activations stay O(1) through the blocks.

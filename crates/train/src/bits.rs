@@ -265,7 +265,7 @@ pub mod reference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SplitMix64;
+    use bae_lm::rng::SplitMix64;
 
     fn random_pre(rows: usize, features: usize, seed: u64) -> Vec<f32> {
         let mut rng = SplitMix64::new(seed);

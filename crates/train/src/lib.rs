@@ -14,7 +14,6 @@ pub mod files;
 pub mod lock;
 pub mod metrics;
 pub mod optim;
-pub mod rng;
 pub mod store;
 
 pub use error::{Result, TrainError};

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use bae_lm::testing::SplitMix64;
+use bae_lm::rng::SplitMix64;
 use bae_lm::{Batch, ForwardRequest, HookPoint, Padding};
 
 use bae_lm::matmul::MatmulBackend;
@@ -32,9 +32,8 @@ pub fn forward(args: &BenchForwardArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let cfg = model.config().clone();
     let mut rng = SplitMix64::new(0);
-    let rows: Vec<Vec<u32>> = (0..args.batch)
-        .map(|_| (0..args.seq).map(|_| rng.below(cfg.vocab_size as u64) as u32).collect())
-        .collect();
+    let rows: Vec<Vec<u32>> =
+        (0..args.batch).map(|_| (0..args.seq).map(|_| rng.below(cfg.vocab_size) as u32).collect()).collect();
     let batch = Batch::new(&rows, 0, Padding::Right, model.decoder.device())?;
     let resid_post: Vec<HookPoint> = (0..cfg.num_layers).map(HookPoint::ResidPost).collect();
     let variants = [

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::bail;
 use bae_lm::matmul::MatmulBackend;
+use bae_lm::rng::SplitMix64;
 use bae_train::bae::{
     loss, synthetic_bits as planted_bits, train_in_memory, EpochMetrics, Estimator, Split, Trainer,
 };
 use bae_train::bits::{entropy_bits, reference, PackedCodes};
 use bae_train::config::{Architecture, TrainConfig};
-use bae_train::rng::SplitMix64;
 use bae_train::store::InMemoryRows;
 use candle_core::{Device, Tensor};
 

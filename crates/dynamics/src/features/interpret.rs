@@ -5,7 +5,7 @@
 //! scored. Scoring every feature of a wide autoencoder takes d' × 9 judge calls, so a
 //! seeded subset of the eligible features can be scored instead.
 
-use bae_train::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 use super::judge::{prompts, Judge};
 use super::FeatureSet;

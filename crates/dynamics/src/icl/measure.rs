@@ -7,7 +7,7 @@
 use bae_lm::{Batch, ForwardRequest, HookPoint, Model, Padding};
 use bae_train::bits::entropy_bits;
 use bae_train::metrics::CodeCounts;
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 use super::plan::Sample;
 use super::task::Task;
@@ -167,9 +167,7 @@ pub fn measure_icl(
             let normed = batch.unpad(&out.activations[&HookPoint::FinalNorm], b)?;
             let label = &p.ids[p.prompt_len..];
             let logits = model.decoder.unembed(&normed.narrow(0, last, label.len())?)?;
-            let max = logits.max_keepdim(D::Minus1)?;
-            let log_z = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + max)?;
-            let logp = logits.broadcast_sub(&log_z)?;
+            let logp = bae_lm::eval::log_softmax(&logits)?;
             let picked = logp.gather(&Tensor::new(label, &device)?.unsqueeze(1)?, 1)?;
             let label_logprob = picked.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
             let first = logits.get(0)?.argmax(0)?.to_scalar::<u32>()?;

@@ -5,7 +5,7 @@
 //! demonstrations added. (The reference code always took the first k examples of the
 //! file; here they are random, seeded, and recorded.)
 
-use bae_train::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 use crate::error::{DynamicsError, Result};
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 
 use arrow::array::{Array, Float64Array, StringArray, UInt32Array, UInt64Array};
-use bae_train::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;

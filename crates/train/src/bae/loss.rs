@@ -33,7 +33,7 @@ mod tests {
 
     use super::*;
     use crate::bits::{reference, PackedCodes};
-    use crate::rng::SplitMix64;
+    use bae_lm::rng::SplitMix64;
 
     fn random(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
         let mut rng = SplitMix64::new(seed);

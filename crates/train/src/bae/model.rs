@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::config::{Architecture, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 use super::activation;
 

@@ -196,7 +196,7 @@ fn fold_means(model: &mut Autoencoder, pruned: &[Prune]) {
 mod tests {
     use super::*;
     use crate::config::TrainConfig;
-    use crate::rng::SplitMix64;
+    use bae_lm::rng::SplitMix64;
 
     /// MSE over all elements of `x` against the hard-code reconstruction.
     fn mse(model: &Autoencoder, x: &[f32]) -> f64 {

@@ -17,10 +17,10 @@ use crate::config::{Architecture, ComputeDevice, DecoderBiasInit, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::metrics::{CodeCounts, CodeStats, L0Rule};
 use crate::optim::{Adam, AdamParams};
-use crate::rng::SplitMix64;
 use crate::store::{
     median_row_norm, InMemoryRows, NormBoundedRows, RowRange, RowSource, ScaledRows, ShuffledRows,
 };
+use bae_lm::rng::SplitMix64;
 
 /// Which rows a metrics row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

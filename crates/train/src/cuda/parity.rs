@@ -17,7 +17,7 @@ use crate::bits::PackedCodes;
 use crate::config::{Architecture, TrainConfig};
 use crate::error::Result;
 use crate::optim::{Adam, AdamParams};
-use crate::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 /// One comparison.
 #[derive(Debug, Clone, serde::Serialize)]

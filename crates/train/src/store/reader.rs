@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::index::{StoreIndex, INDEX_FILE};
 use crate::error::{io, Result, TrainError};
-use crate::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 /// A row-major matrix read chunk by chunk.
 pub trait RowSource: Send + Sync {

@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor, Var};
 
 use super::*;
 use crate::bae::{binarize, loss};
-use crate::rng::SplitMix64;
+use bae_lm::rng::SplitMix64;
 
 const D: usize = 5;
 const H: usize = 7;

@@ -1,5 +1,7 @@
-//! A small seeded generator (SplitMix64). Written out rather than taken from a crate so
-//! that a seed means the same shuffle and the same initial weights in every version.
+//! The one seeded generator of the workspace (SplitMix64): shuffles, initial weights,
+//! demonstration sampling, test models and fuzz mutants. Written out rather than taken
+//! from a crate so that a seed means the same shuffle and the same weights in every
+//! version.
 
 /// SplitMix64: 64 bits of state, passes BigCrush, good enough for shuffles and inits.
 #[derive(Debug, Clone)]
@@ -25,9 +27,14 @@ impl SplitMix64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
-    /// Uniform in [0, 1).
+    /// Uniform in [0, 1), on the 2^24 grid an f32 holds exactly.
     pub fn unit_f32(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in [-1, 1): `2 * unit_f32() - 1`, exactly.
+    pub fn symmetric(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 
     /// Shuffles in place (Fisher-Yates).
@@ -51,6 +58,16 @@ mod tests {
         }
         for c in counts {
             assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn symmetric_is_twice_unit_minus_one_exactly() {
+        let (mut a, mut b) = (SplitMix64::new(3), SplitMix64::new(3));
+        for _ in 0..1000 {
+            let s = a.symmetric();
+            assert_eq!(s, 2.0 * b.unit_f32() - 1.0);
+            assert!((-1.0..1.0).contains(&s));
         }
     }
 
