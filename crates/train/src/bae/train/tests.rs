@@ -448,3 +448,39 @@ fn fuzzed_checkpoints_give_errors_that_name_them_and_never_panic() {
         Trainer::resume(c.clone(), &source, &path).err().map(|e| e.to_string())
     });
 }
+
+/// A full disk at a checkpoint (writes to /dev/full fail with ENOSPC) stops the run
+/// with the error, leaves the last good checkpoint and no temporary file, and the run
+/// resumed once there is room ends with the weights of one that never failed.
+#[test]
+fn a_full_disk_at_a_checkpoint_fails_cleanly_and_the_run_resumes_to_the_same_weights() {
+    let mut c = config(Estimator::SignS, 1e-2, 6, 2);
+    c.checkpoint_every = 2;
+    c.batch = 64;
+    let rows = synthetic_bits(600, 8, 3, 4.0, 0.05, 2).unwrap();
+    let source = InMemoryRows::new(rows.flatten_all().unwrap().to_vec1().unwrap(), 8, 100).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = Trainer::new(c.clone(), &source).unwrap();
+    whole.run(&source, Some(&dir.path().join("whole")), &mut |_, _| Ok(())).unwrap();
+
+    let full = dir.path().join("full");
+    let checkpoint = full.join(crate::checkpoint::CHECKPOINT_FILE);
+    let tmp = crate::files::partial_path(&checkpoint);
+    let mut first = Trainer::new(c.clone(), &source).unwrap();
+    // The disk fills after the first checkpoint (epoch 2): the second one fails.
+    let err = first
+        .run(&source, Some(&full), &mut |t, checkpointed| {
+            if checkpointed && t.epochs_done == 2 {
+                std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+            }
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("No space left") && err.contains(&*tmp.to_string_lossy()), "{err}");
+    assert!(!tmp.exists() && std::fs::symlink_metadata(&tmp).is_err(), "the temporary file stayed");
+    let mut resumed = Trainer::resume(c, &source, &checkpoint).unwrap();
+    assert_eq!(resumed.epochs_done, 2, "the checkpoint before the full disk");
+    resumed.run(&source, Some(&full), &mut |_, _| Ok(())).unwrap();
+    assert_eq!(weights(&resumed), weights(&whole));
+}
