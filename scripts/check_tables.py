@@ -11,50 +11,17 @@ naming the file, column and row.
 """
 import json
 import math
+import pathlib
 import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-U32, U64, F64, STR = pa.uint32(), pa.uint64(), pa.float64(), pa.string()
-
-SCHEMAS = {
-    "bae.entropy.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "scope": STR, "position": U32, "prompt": U32,
-        "states": U64, "log2_states": F64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
-        "bae_val_fvu": F64, "bae_dead": U32, "bae_constant": U32, "bae_train_rows": U64, "quality": STR,
-    },
-    "bae.icl.v1": {
-        "run_id": STR, "model": STR, "task": STR, "scope": STR, "demos": U32, "hook": STR, "layer": U32,
-        "states": U64, "log2_states": F64, "entropy_bits": F64, "bits_per_feature": F64, "active_fraction": F64,
-        "accuracy": F64, "label_logprob": F64, "sample": U32, "query": U32, "demo_indices": STR, "prompt_tokens": U32,
-        "bae_val_fvu": F64, "bae_dead": U32, "bae_constant": U32, "bae_train_rows": U64, "quality": STR,
-    },
-    "bae.fidelity.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "tokens": U64, "kl": F64,
-        "js": F64, "ce_clean": F64, "ce_spliced": F64, "ce_zero": F64, "ce_recovered": F64,
-    },
-    "bae.features.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "architecture": STR, "feature": U32, "density": F64,
-        "class": STR, "active_tokens": U64, "assigned_tokens": U64, "samples": U32, "explanation": STR,
-        "judged": U32, "score": F64,
-    },
-    "bae.feature-samples.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "feature": U32, "list": STR, "sample": U32, "doc": U64,
-        "position": U32, "token": STR, "before": STR, "after": STR, "score": F64, "role": STR, "verdict": pa.bool_(),
-    },
-    "bae.compare.v1": {
-        "run_id": STR, "model": STR, "hook": STR, "layer": U32, "config": STR, "architecture": STR, "d_hidden": U32,
-        "epochs": U32, "fvu": F64, "mse": F64, "l0": F64, "entropy_bits": F64, "dead": U32, "dense": U32,
-        "kl": F64, "js": F64, "ce_recovered": F64, "corpus_tokens": U64, "corpus_dead": U32, "corpus_dense": U32,
-        "scored_features": U32, "interpretability": F64, "judge": STR,
-    },
-    "bae.training-log.v1": {
-        "epoch": U32, "split": STR, "mse": F64, "fvu": F64, "covariance": F64, "batch_entropy_bits": F64,
-        "sparsity": F64, "loss": F64, "entropy_bits": F64, "entropy_bits_per_feature": F64, "l0": F64, "dead": U32,
-        "dense": U32, "constant": U32, "merged_bits": U32, "pruned_bits": U32, "seconds": F64,
-    },
-}
+# The definitions, generated from the library's tables module (a test keeps the file
+# current): format -> [{"name", "kind", "nullable"}].
+KINDS = {"u32": pa.uint32(), "u64": pa.uint64(), "f64": pa.float64(), "utf8": pa.string(), "bool": pa.bool_()}
+with open(pathlib.Path(__file__).with_name("table_schemas.json")) as f:
+    SCHEMAS = json.load(f)
 
 
 class Bad(Exception):
@@ -99,9 +66,16 @@ def check(path):
     meta = {k.decode(): v.decode() for k, v in (pq.ParquetFile(path).metadata.metadata or {}).items()}
     fmt = meta.get("format")
     require(fmt in SCHEMAS, path, f"format {fmt!r} is not one of {sorted(SCHEMAS)}")
-    for name, kind in SCHEMAS[fmt].items():
-        require(name in table.column_names, path, f"missing column {name}")
-        require(table.schema.field(name).type == kind, path, f"column {name} is {table.schema.field(name).type}, expected {kind}")
+    defined = [c["name"] for c in SCHEMAS[fmt]]
+    require(table.column_names == defined, path, f"columns {table.column_names}, defined {defined}")
+    for column in SCHEMAS[fmt]:
+        field = table.schema.field(column["name"])
+        kind = KINDS[column["kind"]]
+        require(field.type == kind, path, f"column {field.name} is {field.type}, expected {kind}")
+        require(field.nullable == column["nullable"], path,
+                f"column {field.name} nullable={field.nullable}, defined nullable={column['nullable']}")
+    require((table.schema.metadata or {}).get(b"format", b"").decode() == fmt, path,
+            "the Arrow schema's metadata does not carry the format")
     rows = table.to_pylist()
     require(len(rows) > 0, path, "no rows")
     if fmt != "bae.training-log.v1":

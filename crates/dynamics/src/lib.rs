@@ -13,7 +13,7 @@ pub mod harvest;
 pub mod icl;
 pub mod model_identity;
 pub mod plot;
-pub mod table;
+pub mod tables;
 pub mod training_log;
 
 pub use error::{DynamicsError, Result};

@@ -11,7 +11,7 @@ use bae_train::bae::EpochMetrics;
 use bae_train::metrics::DENSITY_BIN_LABELS;
 
 use crate::error::Result;
-use crate::table::write_table;
+use crate::tables::{training_log, write_table};
 
 /// Writes `history` to `path` with `metadata` as key-value pairs.
 pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&str, String)]) -> Result<()> {
@@ -49,7 +49,7 @@ pub fn write_training_log(path: &Path, history: &[EpochMetrics], metadata: &[(&s
         columns.push((format!("density_{label}"), u32s(&|m| m.codes.density_histogram[bin])));
     }
     columns.push(("seconds".into(), f64s(&|m| m.seconds)));
-    write_table(path, columns, metadata)
+    write_table(path, &training_log(), columns, metadata)
 }
 
 #[cfg(test)]
@@ -120,7 +120,7 @@ mod tests {
         let path = dir.path().join("log.parquet");
         let history: Vec<EpochMetrics> =
             (0..6).flat_map(|e| [metrics(e, Split::Train), metrics(e, Split::Val)]).collect();
-        write_training_log(&path, &history, &[("format", "bae.training-log.v1".into())]).unwrap();
+        write_training_log(&path, &history, &[]).unwrap();
         let original = std::fs::read(&path).unwrap();
         let chart = dir.path().join("chart.svg");
         crate::plot::plot(&path, None, &chart).unwrap();

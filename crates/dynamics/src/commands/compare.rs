@@ -93,7 +93,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     });
     measurement::write(
         &args.out.join(COMPARE_FILE),
-        "bae.compare.v1",
+        &bae_dynamics::tables::compare(),
         &run_id,
         &identity,
         &config,

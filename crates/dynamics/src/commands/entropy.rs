@@ -76,7 +76,7 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     });
     measurement::write(
         &args.out,
-        "bae.entropy.v1",
+        &bae_dynamics::tables::entropy(),
         &run_id,
         &identity,
         &config,

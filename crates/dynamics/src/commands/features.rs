@@ -159,7 +159,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
     };
     measurement::write(
         &args.out.join(FEATURES_FILE),
-        "bae.features.v1",
+        &bae_dynamics::tables::features(),
         &run_id,
         &identity,
         &config,
@@ -168,7 +168,7 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
     )?;
     measurement::write(
         &args.out.join(SAMPLES_FILE),
-        "bae.feature-samples.v1",
+        &bae_dynamics::tables::feature_samples(),
         &run_id,
         &identity,
         &config,

@@ -65,7 +65,15 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
     });
     let identity = model_identity::describe(&model, &args.model.model)?;
     let gates = baes.gates(args.baes.max_fvu);
-    measurement::write(&args.out, "bae.fidelity.v1", &run_id, &identity, &config, &gates, columns)?;
+    measurement::write(
+        &args.out,
+        &bae_dynamics::tables::fidelity(),
+        &run_id,
+        &identity,
+        &config,
+        &gates,
+        columns,
+    )?;
     for (b, r) in baes.baes.iter().zip(&results) {
         eprintln!(
             "{}: KL {:.4} nats, JS {:.4} nats, CE clean {:.3} / spliced {:.3} / zero {:.3}, recovered {:.3}",

@@ -125,7 +125,15 @@ pub fn run(args: &IclArgs) -> anyhow::Result<()> {
     });
     let identity = model_identity::describe(&model, &args.model.model)?;
     let columns = columns(&run_id, &args.model.model, &task.template.name, &result, &gates);
-    measurement::write(&args.out, "bae.icl.v1", &run_id, &identity, &config, &gates, columns)?;
+    measurement::write(
+        &args.out,
+        &bae_dynamics::tables::icl(),
+        &run_id,
+        &identity,
+        &config,
+        &gates,
+        columns,
+    )?;
     for k in &args.demos {
         if let Some(a) = result.aggregates.iter().find(|a| a.k == *k) {
             eprintln!("k = {k:>2}: accuracy {:.3}, mean label log-prob {:.3}", a.accuracy, a.label_logprob);

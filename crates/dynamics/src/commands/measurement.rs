@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use bae_dynamics::corpus::{Corpus, CorpusFormat};
 use bae_dynamics::entropy::{log2_states, BaeSet, HookGate};
-use bae_dynamics::table::write_table;
+use bae_dynamics::tables::{write_table, TableSchema};
 
 use crate::cli::harvest::FormatArg;
 use crate::cli::inputs::{BaeSelection, PromptSetArgs};
@@ -171,11 +171,11 @@ pub fn folder_run_id(out: &Path, fallback: &str) -> String {
     out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| fallback.into())
 }
 
-/// Writes a measurement table of `format` with the metadata every table carries,
-/// the gates of the hooks it measured among them.
+/// Writes a measurement table defined by `schema` with the metadata every table
+/// carries, the gates of the hooks it measured among them.
 pub fn write(
     out: &Path,
-    format: &str,
+    schema: &TableSchema,
     run_id: &str,
     model: &serde_json::Value,
     config: &serde_json::Value,
@@ -183,7 +183,6 @@ pub fn write(
     columns: Vec<(String, ArrayRef)>,
 ) -> anyhow::Result<()> {
     let metadata = [
-        ("format", format.to_string()),
         ("bae_version", env!("CARGO_PKG_VERSION").to_string()),
         ("run_id", run_id.to_string()),
         ("model", model.to_string()),
@@ -193,5 +192,5 @@ pub fn write(
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    Ok(write_table(out, columns, &metadata)?)
+    Ok(write_table(out, schema, columns, &metadata)?)
 }

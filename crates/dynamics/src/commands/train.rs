@@ -131,7 +131,6 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         trainer.device_description()
     );
     let metadata = vec![
-        ("format", "bae.training-log.v1".to_string()),
         ("config", serde_json::to_string(&trainer.config)?),
         ("source", described.clone()),
         ("rows", source.rows().to_string()),

@@ -15,6 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub use chart::{draw, LineChart, Series, SeriesStyle};
 
 use crate::error::{DynamicsError, Result};
+use crate::tables;
 
 /// What to draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +36,9 @@ impl PlotKind {
     /// The default chart of a table format.
     pub fn default_for(format: &str) -> Option<Self> {
         match format {
-            "bae.entropy.v1" => Some(Self::EntropyByLayer),
-            "bae.icl.v1" => Some(Self::EntropyByDemos),
-            "bae.training-log.v1" => Some(Self::Training),
+            tables::ENTROPY => Some(Self::EntropyByLayer),
+            tables::ICL => Some(Self::EntropyByDemos),
+            tables::TRAINING_LOG => Some(Self::Training),
             _ => None,
         }
     }
@@ -45,9 +46,9 @@ impl PlotKind {
     /// The table format the chart reads.
     pub fn format(self) -> &'static str {
         match self {
-            Self::EntropyByLayer | Self::EntropyByPosition => "bae.entropy.v1",
-            Self::EntropyByDemos | Self::AccuracyByDemos => "bae.icl.v1",
-            Self::Training => "bae.training-log.v1",
+            Self::EntropyByLayer | Self::EntropyByPosition => tables::ENTROPY,
+            Self::EntropyByDemos | Self::AccuracyByDemos => tables::ICL,
+            Self::Training => tables::TRAINING_LOG,
         }
     }
 }
