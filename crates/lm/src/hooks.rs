@@ -124,34 +124,48 @@ impl FromStr for HookPoint {
 /// matches any run of characters (`blocks.*.hook_resid_post`). The result is in
 /// forward order without duplicates. A name or glob that matches nothing is an error.
 pub fn select_hooks(spec: &str, n_layers: usize) -> Result<Vec<HookPoint>, LmError> {
-    let all = HookPoint::all(n_layers);
-    let mut chosen = Vec::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if item.contains('*') {
-            let matched: Vec<_> = all.iter().copied().filter(|p| glob_match(item, &p.to_string())).collect();
-            if matched.is_empty() {
-                return Err(LmError::UnknownHook {
-                    name: item.to_string(),
-                    reason: format!("the pattern matches no hook point; {EXPECTED_NAMES}"),
-                });
-            }
-            chosen.extend(matched);
-        } else {
-            let point: HookPoint = item.parse()?;
-            point.validate(n_layers)?;
-            chosen.push(point);
-        }
+    // An exact name says why it is wrong (unknown kind, block out of range).
+    for item in selection_items(spec).filter(|item| !item.contains('*')) {
+        item.parse::<HookPoint>()?.validate(n_layers)?;
     }
-    if chosen.is_empty() {
+    let all = HookPoint::all(n_layers);
+    let names: Vec<String> = all.iter().map(HookPoint::to_string).collect();
+    let picked = pick(spec, &names).map_err(|item| LmError::UnknownHook {
+        name: item.to_string(),
+        reason: format!("the pattern matches no hook point; {EXPECTED_NAMES}"),
+    })?;
+    if picked.is_empty() {
         return Err(LmError::UnknownHook {
             name: spec.to_string(),
             reason: "no hook point given".to_string(),
         });
     }
-    let order = |p: &HookPoint| all.iter().position(|q| q == p).unwrap_or(usize::MAX);
-    chosen.sort_by_key(order);
-    chosen.dedup();
-    Ok(chosen)
+    Ok(picked.into_iter().map(|i| all[i]).collect())
+}
+
+/// The items of a comma-separated selection, trimmed, empty ones dropped.
+fn selection_items(spec: &str) -> impl Iterator<Item = &str> {
+    spec.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The hook-selection syntax over any list of names: the indices of `names` that the
+/// comma-separated `spec` picks (exact names or [`glob_match`] patterns), in the order
+/// of `names`, each once. An item that picks nothing is the error.
+pub fn pick<'a>(spec: &'a str, names: &[String]) -> Result<Vec<usize>, &'a str> {
+    let mut keep = vec![false; names.len()];
+    for item in selection_items(spec) {
+        let mut matched = false;
+        for (i, name) in names.iter().enumerate() {
+            if glob_match(item, name) {
+                keep[i] = true;
+                matched = true;
+            }
+        }
+        if !matched {
+            return Err(item);
+        }
+    }
+    Ok((0..names.len()).filter(|&i| keep[i]).collect())
 }
 
 /// Whether `text` matches `pattern`, where `*` stands for any (possibly empty) run of
@@ -249,5 +263,23 @@ mod tests {
         assert_eq!(HookPoint::ResidMid(2).blocks_needed(4), 3);
         assert_eq!(HookPoint::ResidPost(2).blocks_needed(4), 3);
         assert_eq!(HookPoint::FinalNorm.blocks_needed(4), 4);
+    }
+
+    #[test]
+    fn pick_keeps_the_names_order_once_each_and_names_the_item_that_picks_nothing() {
+        let names: Vec<String> = [
+            "hook_embed",
+            "blocks.0.hook_resid_post",
+            "blocks.1.hook_resid_post",
+            "ln_final.hook_normalized",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            pick("blocks.1.hook_resid_post, blocks.*.hook_resid_post,hook_embed", &names),
+            Ok(vec![0, 1, 2])
+        );
+        assert_eq!(pick(" , ", &names), Ok(vec![]));
+        assert_eq!(pick("hook_embed,blocks.9.*", &names), Err("blocks.9.*"));
     }
 }

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bae_lm::{glob_match, DecoderConfig, HookPoint};
+use bae_lm::hooks::pick;
+use bae_lm::{DecoderConfig, HookPoint};
 use bae_train::bae::Autoencoder;
 use bae_train::checkpoint::{Quality, CFG_FILE};
 use bae_train::store::ModelIdentity;
@@ -107,24 +108,13 @@ impl BaeSet {
     /// a requested hook without a BAE is an error naming the folder.
     pub fn select(mut self, hooks: &str, dir: &Path) -> Result<Self> {
         let have: Vec<String> = self.baes.iter().map(|b| b.hook.to_string()).collect();
-        let mut keep = vec![false; self.baes.len()];
-        for item in hooks.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let mut matched = false;
-            for (i, name) in have.iter().enumerate() {
-                let hit = glob_match(item, name);
-                if hit {
-                    keep[i] = true;
-                    matched = true;
-                }
-            }
-            if !matched {
-                return Err(bad(dir, format!("no BAE reads {item}; the BAEs here read {}", have.join(", "))));
-            }
-        }
+        let picked = pick(hooks, &have).map_err(|item| {
+            bad(dir, format!("no BAE reads {item}; the BAEs here read {}", have.join(", ")))
+        })?;
         let mut i = 0;
         self.baes.retain(|_| {
             i += 1;
-            keep[i - 1]
+            picked.contains(&(i - 1))
         });
         Ok(self)
     }
