@@ -40,3 +40,70 @@ pub fn print(text: &str) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Work done out of a total, the one progress display of every command: a bar with a
+/// message and ETA on a terminal; otherwise (a `bae run` logged to a file) a line every
+/// 10 s and one when the total is reached, with the same message and ETA.
+pub struct ProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    what: String,
+    unit: &'static str,
+    total: u64,
+    /// Done when this display started (a resumed run), for the ETA.
+    start_done: u64,
+    started: std::time::Instant,
+    last_line: std::time::Instant,
+}
+
+impl ProgressDisplay {
+    /// Progress of `what` ("harvest", "icl prompts") over `total` `unit`s ("rows",
+    /// "epochs", or "" for plain items), `done` of them already done.
+    pub fn new(what: &str, unit: &'static str, total: u64, done: u64) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let template =
+                format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{msg}}  elapsed {{elapsed}}  ETA {{eta}}");
+            bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template"));
+            bar.set_position(done);
+            bar
+        });
+        let now = std::time::Instant::now();
+        Self { bar, what: what.to_string(), unit, total, start_done: done, started: now, last_line: now }
+    }
+
+    /// `done` of the total, with `message` (a rate, the latest metrics) beside it.
+    pub fn update(&mut self, done: u64, message: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done);
+                bar.set_message(message.to_string());
+            }
+            None if self.last_line.elapsed() >= std::time::Duration::from_secs(10) || done >= self.total => {
+                self.last_line = std::time::Instant::now();
+                let elapsed = self.started.elapsed().as_secs_f64();
+                let progressed = done.saturating_sub(self.start_done) as f64;
+                let left = self.total.saturating_sub(done) as f64;
+                let eta = if progressed > 0.0 {
+                    format!("{:.0} s", elapsed * left / progressed)
+                } else {
+                    "?".into()
+                };
+                let unit = if self.unit.is_empty() { String::new() } else { format!(" {}", self.unit) };
+                let message = if message.is_empty() { String::new() } else { format!(", {message}") };
+                eprintln!(
+                    "{}: {done}/{}{unit}{message}, elapsed {elapsed:.0} s, ETA {eta}",
+                    self.what, self.total
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// Ends the bar, leaving its last state on the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

@@ -7,9 +7,10 @@ use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array};
 use bae_dynamics::entropy::{measure_prompts, EntropyOptions, EntropyRow, HookGate};
 use bae_dynamics::model_identity;
 
-use super::measurement::{self, PromptProgress};
+use super::measurement;
 use crate::cli::EntropyArgs;
 use crate::model_args::load_model;
+use crate::output::ProgressDisplay;
 
 /// The table's columns, in order (documented in README "Output tables"), each row with
 /// its hook's gate.
@@ -62,8 +63,9 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         per_prompt: args.per_prompt,
         max_tokens: args.max_tokens,
     };
-    let mut progress = PromptProgress::new("entropy prompts", prompts.len());
-    let rows = measure_prompts(&model, &baes, &prompts, options, &mut |done| progress.update(done))?;
+    let mut progress = ProgressDisplay::new("entropy prompts", "", prompts.len() as u64, 0);
+    let rows =
+        measure_prompts(&model, &baes, &prompts, options, &mut |done| progress.update(done as u64, ""))?;
     progress.finish();
     let run_id = measurement::run_id(&args.run_id, &args.out);
     let identity = model_identity::describe(&model, &args.model.model)?;

@@ -20,9 +20,10 @@ use bae_dynamics::features::{
 use bae_dynamics::model_identity;
 use bae_lm::Model;
 
-use super::measurement::{self, PromptProgress};
+use super::measurement;
 use crate::cli::features::{FeaturesArgs, JudgeArg, JudgeArgs};
 use crate::model_args::load_model;
+use crate::output::ProgressDisplay;
 
 /// The per-feature table's file name in the output folder.
 pub const FEATURES_FILE: &str = "features.parquet";
@@ -98,8 +99,8 @@ pub fn features(args: &FeaturesArgs, model: &Model) -> anyhow::Result<FeaturesSu
         top_per_feature: args.top_samples,
         ..FeatureOptions::default()
     };
-    let mut progress = PromptProgress::new("features: documents", docs.len());
-    let set = collect_features(model, bae, &docs, options, &mut |done| progress.update(done))?;
+    let mut progress = ProgressDisplay::new("features: documents", "", docs.len() as u64, 0);
+    let set = collect_features(model, bae, &docs, options, &mut |done| progress.update(done as u64, ""))?;
     progress.finish();
 
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -230,9 +231,11 @@ fn score<J: Judge>(
         seed: judging.seed,
         ..InterpretOptions::default()
     };
-    let mut progress: Option<PromptProgress> = None;
+    let mut progress: Option<ProgressDisplay> = None;
     let scores = interpret_features(set, &mut judge, &options, &mut |done, total| {
-        progress.get_or_insert_with(|| PromptProgress::new("features: judged", total)).update(done)
+        progress
+            .get_or_insert_with(|| ProgressDisplay::new("features: judged", "", total as u64, 0))
+            .update(done as u64, "")
     })
     .context("scoring interpretability")?;
     if let Some(p) = &progress {

@@ -8,9 +8,10 @@ use bae_dynamics::entropy::measure::tokenize;
 use bae_dynamics::fidelity::fidelity;
 use bae_dynamics::model_identity;
 
-use super::measurement::{self, PromptProgress};
+use super::measurement;
 use crate::cli::FidelityArgs;
 use crate::model_args::load_model;
+use crate::output::ProgressDisplay;
 
 pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
     let baes = measurement::open_selection(&args.baes)?;
@@ -18,11 +19,11 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     baes.check_model(model.config())?;
     let ids = tokenize(&model, &prompts, !args.no_bos)?;
-    let mut progress = PromptProgress::new("fidelity hook points", baes.baes.len());
+    let mut progress = ProgressDisplay::new("fidelity hook points", "", baes.baes.len() as u64, 0);
     let mut results = Vec::new();
     for (i, bae) in baes.baes.iter().enumerate() {
         results.push(fidelity(&model, bae, &ids)?);
-        progress.update(i + 1);
+        progress.update(i as u64 + 1, "");
     }
     progress.finish();
     let run_id = measurement::run_id(&args.run_id, &args.out);

@@ -1,12 +1,11 @@
 //! `bae harvest`: a corpus through a model, residual-stream rows into an activation store.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bae_dynamics::corpus::Corpus;
-use bae_dynamics::harvest::{harvest, HarvestSettings, Progress, WindowPlan};
+use bae_dynamics::harvest::{harvest, HarvestSettings, WindowPlan};
 use bae_lm::select_hooks;
 use bae_train::store::{
     BosHandling, CorpusIdentity, ModelIdentity, SinkHandling, StoreDtype, StoreSpec, StoreWriter,
@@ -15,6 +14,7 @@ use bae_train::store::{
 use crate::cli::harvest::FormatArg;
 use crate::cli::{DtypeArg, HarvestArgs, HarvestOptions, ModelArgs, StoreDtypeArg};
 use crate::model_args::load_model;
+use crate::output::ProgressDisplay;
 
 fn required<T>(value: Option<T>, flag: &str, config: Option<&PathBuf>) -> anyhow::Result<T> {
     match value {
@@ -107,10 +107,13 @@ pub fn run(args: &HarvestArgs) -> anyhow::Result<()> {
         bos: bos.or(cfg.bos_token_id),
         dtype,
     };
-    let mut display = ProgressDisplay::new(tokens, resumed_at);
+    let mut display = ProgressDisplay::new("harvest", "rows", tokens, resumed_at);
     let started = Instant::now();
-    let summary = harvest(&model, &corpus, &settings, writer, &mut |p| display.update(p))
-        .with_context(|| format!("harvesting into {}", out.display()))?;
+    let summary = harvest(&model, &corpus, &settings, writer, &mut |p| {
+        let rate = p.tokens_run as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        display.update(p.rows, &format!("{rate:.0} tokens/s"))
+    })
+    .with_context(|| format!("harvesting into {}", out.display()))?;
     display.finish();
     eprintln!(
         "stored {} rows x {} hook points ({}) in {}{}",
@@ -140,57 +143,4 @@ fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// A progress bar on a terminal; a log line every 10 seconds otherwise.
-struct ProgressDisplay {
-    bar: Option<indicatif::ProgressBar>,
-    last_line: Instant,
-    resumed_at: u64,
-}
-
-impl ProgressDisplay {
-    fn new(target: u64, resumed_at: u64) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(target);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} rows  {msg}  elapsed {elapsed_precise}  ETA {eta}",
-                )
-                .expect("valid template"),
-            );
-            bar.set_position(resumed_at);
-            bar
-        });
-        Self { bar, last_line: Instant::now(), resumed_at }
-    }
-
-    fn update(&mut self, p: Progress) {
-        let rate = p.tokens_run as f64 / p.elapsed.as_secs_f64().max(1e-9);
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(p.rows);
-                bar.set_message(format!("{rate:.0} tokens/s"));
-            }
-            None if self.last_line.elapsed() >= Duration::from_secs(10) || p.rows >= p.rows_target => {
-                self.last_line = Instant::now();
-                let done = (p.rows - self.resumed_at) as f64;
-                let left = p.rows_target.saturating_sub(p.rows) as f64;
-                let eta = if done > 0.0 { p.elapsed.as_secs_f64() * left / done } else { f64::NAN };
-                eprintln!(
-                    "harvest: {}/{} rows, {rate:.0} tokens/s, elapsed {:.0} s, ETA {eta:.0} s",
-                    p.rows,
-                    p.rows_target,
-                    p.elapsed.as_secs_f64()
-                );
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish();
-        }
-    }
 }

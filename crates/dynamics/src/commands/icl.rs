@@ -8,9 +8,10 @@ use bae_dynamics::entropy::HookGate;
 use bae_dynamics::icl::{measure_icl, plan, IclOptions, IclResult, Task};
 use bae_dynamics::model_identity;
 
-use super::measurement::{self, PromptProgress};
+use super::measurement;
 use crate::cli::IclArgs;
 use crate::model_args::load_model;
+use crate::output::ProgressDisplay;
 
 /// `k` nulls.
 fn nones<T: Clone>(k: usize) -> std::iter::RepeatN<Option<T>> {
@@ -112,8 +113,9 @@ pub fn run(args: &IclArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let total = args.demos.len() * args.samples;
     let options = IclOptions { special_tokens: !args.no_bos, batch: args.batch };
-    let mut progress = PromptProgress::new("icl prompts", total);
-    let result = measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| progress.update(done))?;
+    let mut progress = ProgressDisplay::new("icl prompts", "", total as u64, 0);
+    let result =
+        measure_icl(&model, &baes, &task, &sweep, options, &mut |done, _| progress.update(done as u64, ""))?;
     progress.finish();
     let run_id = measurement::run_id(&args.run_id, &args.out);
     let config = serde_json::json!({

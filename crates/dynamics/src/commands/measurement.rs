@@ -1,9 +1,7 @@
 //! What `bae entropy` and `bae icl` share: progress over prompts, the run id, and
 //! writing a measurement table with its metadata.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -121,42 +119,6 @@ pub fn read_prompts(
         anyhow::bail!("{}: no prompts", path.display());
     }
     Ok((corpus, format, prompts))
-}
-
-/// Items done out of a total: a bar on a terminal, a line every 10 s otherwise (so a
-/// `bae run` logged to a file still shows progress).
-pub struct PromptProgress {
-    bar: Option<indicatif::ProgressBar>,
-    what: &'static str,
-    total: usize,
-    last: Instant,
-}
-
-impl PromptProgress {
-    /// Progress of `what` (e.g. "icl prompts") over `total` items.
-    pub fn new(what: &'static str, total: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(total as u64));
-        Self { bar, what, total, last: Instant::now() }
-    }
-
-    /// `done` prompts are done.
-    pub fn update(&mut self, done: usize) {
-        match &self.bar {
-            Some(bar) => bar.set_position(done as u64),
-            None if self.last.elapsed() >= Duration::from_secs(10) => {
-                self.last = Instant::now();
-                eprintln!("{}: {done}/{}", self.what, self.total);
-            }
-            None => {}
-        }
-    }
-
-    /// Clears the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 /// `--run-id`, else the output file's stem.

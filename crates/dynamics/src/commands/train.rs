@@ -1,8 +1,6 @@
 //! `bae train`: a BAE on one matrix of activations, with checkpoints and a training log.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bae_dynamics::training_log::write_training_log;
@@ -13,6 +11,7 @@ use bae_train::lock::FolderLock;
 use bae_train::store::{ActivationStore, ModelIdentity, RowSource, SafetensorsMatrix, INDEX_FILE};
 
 use crate::cli::TrainArgs;
+use crate::output::ProgressDisplay;
 
 /// The training log's file name in a run directory.
 pub const LOG_FILE: &str = "training_log.parquet";
@@ -135,14 +134,23 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
         ("source", described.clone()),
         ("rows", source.rows().to_string()),
     ];
-    let mut display = EpochDisplay::new(trainer.config.epochs as u64, trainer.epochs_done as u64);
+    let mut display =
+        ProgressDisplay::new("train", "epochs", trainer.config.epochs as u64, trainer.epochs_done as u64);
     trainer.run(source.as_ref(), Some(&out), &mut |t, checkpointed| {
         // Only beside a checkpoint: the log never describes epochs a resume would redo.
         if checkpointed {
             write_training_log(&out.join(LOG_FILE), &t.history, &metadata)
                 .map_err(|e| bae_train::TrainError::Input(e.to_string()))?;
         }
-        display.update(t);
+        if let Some(m) = t.history.iter().rev().find(|m| m.split == Split::Val) {
+            let metrics = format!(
+                "val FVU {:.4}  H {:.2} bits  L0 {:.1}  dead {}",
+                m.fvu, m.codes.entropy_bits, m.codes.l0, m.codes.dead
+            );
+            // Early stopping ends the run before its last epoch: show it as done.
+            let done = if t.finished() { t.config.epochs } else { t.epochs_done };
+            display.update(done as u64, &metrics);
+        }
         Ok(())
     })?;
     display.finish();
@@ -164,50 +172,4 @@ fn report(trainer: &Trainer, out: &Path) {
         );
     }
     eprintln!("wrote {}", out.display());
-}
-
-/// A bar over epochs on a terminal; a log line every 10 s otherwise.
-struct EpochDisplay {
-    bar: Option<indicatif::ProgressBar>,
-    last: Instant,
-}
-
-impl EpochDisplay {
-    fn new(epochs: u64, done: u64) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(epochs);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  ETA {eta}")
-                    .expect("valid template"),
-            );
-            bar.set_position(done);
-            bar
-        });
-        Self { bar, last: Instant::now() }
-    }
-
-    fn update(&mut self, t: &Trainer) {
-        let Some(m) = t.history.iter().rev().find(|m| m.split == Split::Val) else { return };
-        let msg = format!(
-            "val FVU {:.4}  H {:.2} bits  L0 {:.1}  dead {}",
-            m.fvu, m.codes.entropy_bits, m.codes.l0, m.codes.dead
-        );
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(t.epochs_done as u64);
-                bar.set_message(msg);
-            }
-            None if self.last.elapsed() >= Duration::from_secs(10) || t.finished() => {
-                self.last = Instant::now();
-                eprintln!("train: epoch {}/{}  {msg}", t.epochs_done, t.config.epochs);
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish();
-        }
-    }
 }
