@@ -1,7 +1,8 @@
 //! bae-dynamics: feature-set entropy dynamics of language models, and the `bae`
 //! command-line tool: reading corpora, harvesting residual-stream activations into an
 //! activation store, the training log of BAE runs, feature-set entropy per hook point
-//! and position through trained BAEs, in-context-learning tasks, and Parquet tables.
+//! and position through trained BAEs, in-context-learning tasks, and Parquet tables
+//! (every table's columns defined once in [`tables`], and checked there before writing).
 #![deny(missing_docs)]
 
 pub mod corpus;

@@ -36,7 +36,7 @@ pub struct RunConfig {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunTable {
-    /// The run folder: store/, baes/<hook>/, entropy.parquet, icl-<task>.parquet,
+    /// The run folder: store/, baes/HOOK/, entropy.parquet, icl-TASK.parquet,
     /// plots/, config.resolved.json.
     pub out: Option<PathBuf>,
     /// Hook points to train a BAE on and measure, e.g. ["blocks.15.hook_resid_post"].

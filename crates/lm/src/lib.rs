@@ -1,6 +1,8 @@
 //! bae-lm: hosts causal language models (Llama, Mistral, Qwen, Gemma) with hook points on the
 //! residual stream, loaded from Hugging Face directories, the Hugging Face cache, or
-//! GGUF files.
+//! GGUF files; with the workspace's shared pieces below the other two crates: the one
+//! seeded generator ([`rng`]), the byte-flip fuzz harness every reader's tests run
+//! ([`fuzz`]), and the guard that turns a dependency's panic into an error ([`guard`]).
 //!
 //! ```no_run
 //! use bae_lm::{Batch, ForwardRequest, HookPoint, LoadOptions, Model};

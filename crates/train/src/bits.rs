@@ -2,7 +2,7 @@
 //! the method needs from them: per-feature counts of ones (popcount), the sum of
 //! per-feature Bernoulli entropies in bits, and the covariance term from pairwise
 //! co-occurrence counts. This is the CPU twin of the fused binarize-and-popcount GPU
-//! kernel; [`reference`] holds the slow float versions it is tested against.
+//! kernel; [`mod@reference`] holds the slow float versions it is tested against.
 
 /// Codes of `rows` rows and `features` features, column-major: feature `j`'s bits are
 /// `words[j * words_per_feature ..][..words_per_feature]`, row `r` at bit `r % 64` of

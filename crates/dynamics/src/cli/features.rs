@@ -66,7 +66,7 @@ pub struct JudgeArgs {
     #[arg(long, value_enum, default_value_t = JudgeArg::None)]
     pub judge: JudgeArg,
     /// Base URL of an OpenAI-compatible chat-completions endpoint, e.g.
-    /// https://api.openai.com/v1 (requests go to URL/chat/completions).
+    /// `https://api.openai.com/v1` (requests go to URL/chat/completions).
     #[arg(long)]
     pub judge_url: Option<String>,
     /// The model name sent to the endpoint.

@@ -162,7 +162,7 @@ pub struct HiddenStatesArgs {
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// Output safetensors file: one f32 tensor `p{i}.{hook}` of shape [seq, d_model] per
-    /// prompt and hook point, plus `p{i}.input_ids` (u32, [seq]).
+    /// prompt and hook point, plus `p{i}.input_ids` (u32, one per token).
     #[arg(long, short = 'o')]
     pub out: PathBuf,
 }

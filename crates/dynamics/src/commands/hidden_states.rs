@@ -1,5 +1,5 @@
 //! `bae hidden-states`: residual-stream activations of a few prompts, saved as
-//! safetensors (`p{i}.{hook}` [seq, d_model] f32, `p{i}.input_ids` [seq] u32).
+//! safetensors (`p{i}.{hook}` `[seq, d_model]` f32, `p{i}.input_ids` `[seq]` u32).
 
 use std::collections::HashMap;
 

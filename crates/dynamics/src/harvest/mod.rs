@@ -13,7 +13,7 @@ use bae_lm::{Batch, ForwardRequest, HookPoint, Model, Padding};
 use bae_train::store::{RowBatch, StoreDtype, StoreWriter};
 use candle_core::{DType, Tensor};
 
-pub use windows::{Window, WindowPlan};
+pub use windows::{Window, WindowPlan, PIECE_BYTES};
 
 use crate::corpus::Corpus;
 use crate::error::{DynamicsError, Result};
