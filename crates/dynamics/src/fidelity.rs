@@ -61,7 +61,8 @@ pub fn fidelity(model: &Model, bae: &HookBae, prompts: &[Vec<u32>]) -> Result<Fi
         let acts = clean.activations[&bae.hook].get(0)?.to_dtype(DType::F32)?;
         let (seq, d) = acts.dims2()?;
         let rows = acts.flatten_all()?.to_vec1::<f32>()?;
-        let rec = Tensor::from_vec(bae.model.reconstruct(&rows), (1, seq, d), &device)?.to_dtype(dtype)?;
+        let rec =
+            Tensor::from_vec(bae.autoencoder.reconstruct(&rows), (1, seq, d), &device)?.to_dtype(dtype)?;
         let with = |value: Tensor| -> Result<Tensor> {
             let req = ForwardRequest {
                 interventions: vec![Intervention { point: bae.hook, kind: InterventionKind::Replace, value }],
@@ -140,7 +141,7 @@ mod tests {
         let bae = |exact| HookBae {
             hook,
             dir: dir.path().into(),
-            model: sae(cfg.hidden_size, exact),
+            autoencoder: sae(cfg.hidden_size, exact),
             trained_on: None,
             quality: None,
         };

@@ -90,7 +90,7 @@ impl Checkpoint {
     /// Writes the trainer's state to `dir` (created if needed).
     pub fn save(dir: &Path, trainer: &Trainer) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-        let model = &trainer.model;
+        let model = &trainer.autoencoder;
         let shapes = shapes(model);
         let mut tensors = Vec::new();
         for (i, (name, values)) in PARAMS.iter().zip(model.params()).enumerate() {
@@ -190,16 +190,16 @@ impl Checkpoint {
             }
             Ok(t.flatten_all()?.to_vec1()?)
         };
-        let shapes = shapes(&trainer.model);
+        let shapes = shapes(&trainer.autoencoder);
         for (i, name) in PARAMS.iter().enumerate() {
             if shapes[i].iter().product::<usize>() == 0 {
                 continue;
             }
-            *trainer.model.params_mut()[i] = get(name, &shapes[i])?;
+            *trainer.autoencoder.params_mut()[i] = get(name, &shapes[i])?;
             trainer.adam.m[i] = get(&format!("adam.m.{name}"), &shapes[i])?;
             trainer.adam.v[i] = get(&format!("adam.v.{name}"), &shapes[i])?;
         }
-        trainer.model.batch_threshold = get("batch_threshold", &[1])?[0];
+        trainer.autoencoder.batch_threshold = get("batch_threshold", &[1])?[0];
         let number =
             |k: &str| -> Result<u64> { field(k)?.parse().map_err(|e| bad(format!("metadata `{k}`: {e}"))) };
         trainer.adam.step = number("adam_step")?;
@@ -208,13 +208,13 @@ impl Checkpoint {
             .map_err(|e| bad(format!("metadata `history`: {e}")))?;
         let scale: f32 = serde_json::from_str(&field("input_scale")?)
             .map_err(|e| bad(format!("metadata `input_scale`: {e}")))?;
-        let measured = trainer.model.input_scale;
+        let measured = trainer.autoencoder.input_scale;
         if (scale - measured).abs() > 1e-5 * measured.abs() {
             return Err(bad(format!(
                 "was normalised with the constant {scale}, these rows give {measured}: the activations changed"
             )));
         }
-        trainer.model.input_scale = scale;
+        trainer.autoencoder.input_scale = scale;
         if trainer.epochs_done > trainer.config.epochs {
             return Err(bad(format!(
                 "has {} epochs done, more than the {} this run asks for",

@@ -70,8 +70,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         let summary = features(&features_args(args, &name, &dir), &model)?;
         rows.push(Row {
             name,
-            architecture: bae.model.architecture.name().to_string(),
-            d_hidden: bae.model.d_hidden,
+            architecture: bae.autoencoder.architecture.name().to_string(),
+            d_hidden: bae.autoencoder.d_hidden,
             val,
             fidelity: fid,
             features: summary,

@@ -48,7 +48,9 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
         ),
         (
             "architecture".into(),
-            Arc::new(StringArray::from_iter_values(baes.baes.iter().map(|b| b.model.architecture.name()))),
+            Arc::new(StringArray::from_iter_values(
+                baes.baes.iter().map(|b| b.autoencoder.architecture.name()),
+            )),
         ),
         ("tokens".into(), Arc::new(UInt64Array::from_iter_values(results.iter().map(|r| r.tokens)))),
         ("kl".into(), f64s(&|i| results[i].kl)),

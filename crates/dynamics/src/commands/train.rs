@@ -110,12 +110,12 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
     bae_train::files::remove_partials(&lock)?;
     eprintln!(
         "training {} d = {} -> d' = {} on {} rows ({described}, {} for validation{}), {}, inputs times {:.4e}, on {}",
-        match trainer.model.architecture {
+        match trainer.autoencoder.architecture {
             bae_train::config::Architecture::Binary => "a BAE".to_string(),
             other => format!("a {} SAE", other.name()),
         },
-        trainer.model.d,
-        trainer.model.d_hidden,
+        trainer.autoencoder.d,
+        trainer.autoencoder.d_hidden,
         trainer.train_rows + trainer.val_rows,
         trainer.val_rows,
         match trainer.outlier_norm_bound {
@@ -126,7 +126,7 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
             0 => format!("{} epochs", trainer.config.epochs),
             p => format!("at most {} epochs (patience {p})", trainer.config.epochs),
         },
-        trainer.model.input_scale,
+        trainer.autoencoder.input_scale,
         trainer.device_description()
     );
     let metadata = vec![

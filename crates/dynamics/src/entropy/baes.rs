@@ -19,8 +19,8 @@ pub struct HookBae {
     pub hook: HookPoint,
     /// Its run folder.
     pub dir: PathBuf,
-    /// The weights.
-    pub model: Autoencoder,
+    /// The trained autoencoder (its weights and architecture).
+    pub autoencoder: Autoencoder,
     /// The model whose activations it was trained on, when recorded.
     pub trained_on: Option<ModelIdentity>,
     /// What its last validation pass measured (cfg.json's `quality`), when recorded.
@@ -60,7 +60,7 @@ fn open_one(dir: &Path) -> Result<HookBae> {
     let model = Autoencoder::from_saelens(dir)?;
     // The cfg.json parsed above, not read again.
     let quality = Quality::from_cfg(&cfg, &cfg_path)?;
-    Ok(HookBae { hook, dir: dir.to_path_buf(), model, trained_on, quality })
+    Ok(HookBae { hook, dir: dir.to_path_buf(), autoencoder: model, trained_on, quality })
 }
 
 impl BaeSet {
@@ -125,7 +125,7 @@ impl BaeSet {
             .iter()
             .map(|b| {
                 serde_json::json!({
-                    "hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.model.d_hidden, "quality": b.quality,
+                    "hook": b.hook.to_string(), "dir": b.dir, "d_hidden": b.autoencoder.d_hidden, "quality": b.quality,
                 })
             })
             .collect()
@@ -146,12 +146,12 @@ impl BaeSet {
     /// parameter count must be this model's.
     pub fn check_model(&self, config: &DecoderConfig) -> Result<()> {
         for b in &self.baes {
-            if b.model.d != config.hidden_size {
+            if b.autoencoder.d != config.hidden_size {
                 return Err(bad(
                     &b.dir,
                     format!(
                         "the BAE reads d = {}, this model's residual stream has d_model = {}",
-                        b.model.d, config.hidden_size
+                        b.autoencoder.d, config.hidden_size
                     ),
                 ));
             }

@@ -148,8 +148,8 @@ pub fn measure_prompts(
             for (k, bae) in baes.baes.iter().enumerate() {
                 let acts = out.activations.get(&bae.hook).expect("captured every hook asked for");
                 let rows = batch.unpad(acts, b)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                let codes = bae.model.encode(&rows);
-                let h = bae.model.d_hidden;
+                let codes = bae.autoencoder.encode(&rows);
+                let h = bae.autoencoder.d_hidden;
                 let mut whole = CodeCounts::new(h);
                 for (t, code) in codes.chunks(h).enumerate() {
                     let slot = &mut per_position[k];

@@ -156,7 +156,7 @@ pub fn collect_features(
     }
     let tokenizer = model.tokenizer()?;
     let device = model.decoder.device().clone();
-    let ae = &bae.model;
+    let ae = &bae.autoencoder;
     let binary = ae.architecture == Architecture::Binary;
     // Pass 1: every token's activations, kept to score against the corpus means.
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(docs.len());
@@ -294,7 +294,7 @@ mod tests {
         keep: usize,
         top_n: usize,
     ) -> Reference {
-        let ae = &bae.model;
+        let ae = &bae.autoencoder;
         let mut all: Vec<(u64, u32, Vec<f32>)> = Vec::new();
         for (doc, ids) in docs.iter().enumerate() {
             let logits_free = ForwardRequest::capture(&[bae.hook]);
@@ -376,7 +376,7 @@ mod tests {
             let bae = HookBae {
                 hook: HookPoint::ResidPost(1),
                 dir: dir.path().into(),
-                model: Autoencoder::new(&config, cfg.hidden_size),
+                autoencoder: Autoencoder::new(&config, cfg.hidden_size),
                 trained_on: None,
                 quality: None,
             };

@@ -147,8 +147,10 @@ pub fn measure_icl(
     let request = ForwardRequest::capture(&capture);
     let device = model.decoder.device().clone();
     let ks: Vec<usize> = sweep.iter().map(|(k, _)| *k).collect();
-    let mut counts: Vec<Vec<CodeCounts>> =
-        ks.iter().map(|_| baes.baes.iter().map(|b| CodeCounts::new(b.model.d_hidden)).collect()).collect();
+    let mut counts: Vec<Vec<CodeCounts>> = ks
+        .iter()
+        .map(|_| baes.baes.iter().map(|b| CodeCounts::new(b.autoencoder.d_hidden)).collect())
+        .collect();
     let mut samples = Vec::with_capacity(prepared.len());
     let mut done = 0;
     for chunk in prepared.chunks(options.batch) {
@@ -161,7 +163,7 @@ pub fn measure_icl(
             for (h, bae) in baes.baes.iter().enumerate() {
                 let states = batch.unpad(&out.activations[&bae.hook], b)?;
                 let row = states.get(last)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-                counts[ki][h].add_row(&bae.model.encode(&row));
+                counts[ki][h].add_row(&bae.autoencoder.encode(&row));
             }
             // Logits at the positions that predict each label token.
             let normed = batch.unpad(&out.activations[&HookPoint::FinalNorm], b)?;
@@ -199,7 +201,7 @@ pub fn measure_icl(
                 layer: bae.hook.layer(),
                 states: c.rows,
                 entropy_bits: bits,
-                bits_per_feature: bits / bae.model.d_hidden as f64,
+                bits_per_feature: bits / bae.autoencoder.d_hidden as f64,
                 active_fraction: c.active_fraction(),
                 accuracy,
                 label_logprob,

@@ -73,12 +73,12 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
-/// A training run over some rows: model, optimiser, progress.
+/// A training run over some rows: autoencoder, optimiser, progress.
 pub struct Trainer {
     /// The run's settings.
     pub config: TrainConfig,
-    /// The model.
-    pub model: Autoencoder,
+    /// The autoencoder being trained.
+    pub autoencoder: Autoencoder,
     /// The optimiser and its state.
     pub adam: Adam,
     /// Epochs completed.
@@ -210,7 +210,7 @@ impl Trainer {
         }
         Ok(Self {
             config,
-            model,
+            autoencoder: model,
             adam,
             epochs_done: 0,
             history: Vec::new(),
@@ -231,7 +231,7 @@ impl Trainer {
         Checkpoint::load(checkpoint, &mut trainer)?;
         #[cfg(feature = "cuda")]
         if let Some(gpu) = trainer.gpu.as_mut() {
-            gpu.upload(&trainer.model, &trainer.adam)?;
+            gpu.upload(&trainer.autoencoder, &trainer.adam)?;
         }
         Ok(trainer)
     }
@@ -249,7 +249,7 @@ impl Trainer {
     fn sync_from_device(&mut self) -> Result<()> {
         #[cfg(feature = "cuda")]
         if let Some(gpu) = &self.gpu {
-            gpu.download(&mut self.model, &mut self.adam)?;
+            gpu.download(&mut self.autoencoder, &mut self.adam)?;
         }
         Ok(())
     }
@@ -259,10 +259,10 @@ impl Trainer {
     /// merged or pruned (a baseline, or `merge_agreement = 0` with `prune_bits` off).
     fn merge_sample(&self, train: &dyn RowSource) -> Result<Option<Vec<f32>>> {
         let simplifies = self.config.merge_agreement != 0.0 || self.config.prune_bits;
-        if self.model.architecture != Architecture::Binary || !simplifies {
+        if self.autoencoder.architecture != Architecture::Binary || !simplifies {
             return Ok(None);
         }
-        let d = self.model.d;
+        let d = self.autoencoder.d;
         let mut sample = Vec::with_capacity(MERGE_SAMPLE_ROWS * d);
         for x in ShuffledRows::new(
             train,
@@ -280,11 +280,11 @@ impl Trainer {
 
     /// The hard codes of `sample` under the current model.
     fn sample_codes(&self, sample: &[f32]) -> PackedCodes {
-        let (d, h) = (self.model.d, self.model.d_hidden);
+        let (d, h) = (self.autoencoder.d, self.autoencoder.d_hidden);
         // Chunks of whole 64-row words, so the packed parts stack.
         let parts: Vec<PackedCodes> = sample
             .chunks(MERGE_CHUNK_ROWS * d)
-            .map(|x| PackedCodes::from_preactivations(&self.model.preactivations(x), x.len() / d, h))
+            .map(|x| PackedCodes::from_preactivations(&self.autoencoder.preactivations(x), x.len() / d, h))
             .collect();
         PackedCodes::stack(&parts)
     }
@@ -297,7 +297,7 @@ impl Trainer {
         let mut merged = 0;
         if self.config.merge_agreement != 0.0 {
             let merges = merge::duplicate_bits(&codes, self.config.merge_agreement);
-            merge::apply(&mut self.model, &mut self.adam, &merges);
+            merge::apply(&mut self.autoencoder, &mut self.adam, &merges);
             merged = merges.len();
             if merged > 0 && self.config.prune_bits {
                 // The merged bits are now off on every row.
@@ -307,20 +307,20 @@ impl Trainer {
         let mut pruned = 0;
         if self.config.prune_bits {
             let lambda = LossWeights::at(&self.config, epoch, self.adam.step).lambda_entropy;
-            let prunes = prune::unprofitable_bits(&self.model, sample, &codes, lambda);
-            prune::apply(&mut self.model, &mut self.adam, &prunes);
+            let prunes = prune::unprofitable_bits(&self.autoencoder, sample, &codes, lambda);
+            prune::apply(&mut self.autoencoder, &mut self.adam, &prunes);
             pruned = prunes.len();
         }
         #[cfg(feature = "cuda")]
         if let (Some(gpu), true) = (self.gpu.as_mut(), merged + pruned > 0) {
-            gpu.upload(&self.model, &self.adam)?;
+            gpu.upload(&self.autoencoder, &self.adam)?;
         }
         Ok((merged, pruned))
     }
 
     /// How L0 is counted for this architecture.
     fn l0_rule(&self) -> L0Rule {
-        if self.model.architecture == Architecture::Binary {
+        if self.autoencoder.architecture == Architecture::Binary {
             L0Rule::FlipsFromMean
         } else {
             L0Rule::NonZero
@@ -347,7 +347,7 @@ impl Trainer {
             return on_epoch(self, true);
         }
         let (train, val) = split(source, &self.config, self.outlier_norm_bound)?;
-        let s = self.model.input_scale;
+        let s = self.autoencoder.input_scale;
         let (train, val) = (ScaledRows::new(&train, s), ScaledRows::new(&val, s));
         let mut ws = Workspace::default();
         let merge_sample = self.merge_sample(&train)?;
@@ -356,7 +356,7 @@ impl Trainer {
             let started = Instant::now();
             let (sums, counts) = self.train_epoch(&train, epoch, &mut ws)?;
             self.sync_from_device()?;
-            if !self.model.params().iter().all(|p| p.iter().all(|v| v.is_finite())) {
+            if !self.autoencoder.params().iter().all(|p| p.iter().all(|v| v.is_finite())) {
                 return Err(TrainError::NonFinite { what: "the weights", epoch, step: self.adam.step });
             }
             let (merged_bits, pruned_bits) = match &merge_sample {
@@ -436,16 +436,16 @@ impl Trainer {
         let stats = match self.gpu_step(x, weights)? {
             Some(stats) => stats,
             None => {
-                let stats = step::gradients(&self.model, x, weights, ws, grads);
-                self.adam.update(&mut self.model.params_mut(), grads);
-                if self.model.architecture != Architecture::Binary {
-                    self.model.normalize_decoder_rows();
+                let stats = step::gradients(&self.autoencoder, x, weights, ws, grads);
+                self.adam.update(&mut self.autoencoder.params_mut(), grads);
+                if self.autoencoder.architecture != Architecture::Binary {
+                    self.autoencoder.normalize_decoder_rows();
                 }
                 stats
             }
         };
         if let Some(smallest) = stats.smallest_kept {
-            let theta = &mut self.model.batch_threshold;
+            let theta = &mut self.autoencoder.batch_threshold;
             // The first batch sets the threshold; later ones move it slowly.
             *theta =
                 if self.adam.step == 1 { smallest } else { *theta + THRESHOLD_RATE * (smallest - *theta) };
@@ -458,7 +458,7 @@ impl Trainer {
     #[cfg(feature = "cuda")]
     fn gpu_step(&mut self, x: &[f32], weights: &LossWeights) -> Result<Option<BatchStats>> {
         match self.gpu.as_mut() {
-            Some(gpu) => Ok(Some(gpu.step(&self.model, x, weights, &mut self.adam)?)),
+            Some(gpu) => Ok(Some(gpu.step(&self.autoencoder, x, weights, &mut self.adam)?)),
             None => Ok(None),
         }
     }
@@ -474,14 +474,14 @@ impl Trainer {
         epoch: usize,
         ws: &mut Workspace,
     ) -> Result<(Sums, CodeCounts)> {
-        let mut tally = Tally::new(self.model.d_hidden);
-        let mut grads = step::zero_gradients(&self.model);
+        let mut tally = Tally::new(self.autoencoder.d_hidden);
+        let mut grads = step::zero_gradients(&self.autoencoder);
         let batches =
             ShuffledRows::new(train, self.config.batch, self.config.shuffle_rows, self.epoch_seed(epoch))?;
         for x in batches {
             let x = x?;
             // Whole batches only, as the reference's DataLoader with drop_last.
-            if x.len() < self.config.batch * self.model.d {
+            if x.len() < self.config.batch * self.autoencoder.d {
                 break;
             }
             let weights = LossWeights::at(&self.config, epoch, self.adam.step);
@@ -502,12 +502,12 @@ impl Trainer {
     }
 
     fn validate(&self, val: &dyn RowSource, ws: &mut Workspace) -> Result<(Sums, CodeCounts)> {
-        let mut tally = Tally::new(self.model.d_hidden);
+        let mut tally = Tally::new(self.autoencoder.d_hidden);
         let d = val.dim();
         for chunk in 0..val.chunks() {
             let data = val.read_chunk(chunk)?;
             for x in data.chunks(self.config.batch * d) {
-                let stats = step::evaluate(&self.model, x, ws);
+                let stats = step::evaluate(&self.autoencoder, x, ws);
                 tally.add(x, &stats, &self.train_mean);
             }
         }

@@ -58,15 +58,15 @@ fn an_epoch_merges_a_copy_and_a_complement_of_a_bit() {
     let c =
         TrainConfig { epochs: 1, lr: 1e-12, merge_agreement: 1.0, ..config(Estimator::Sigmoid, 0.0, 1, 0) };
     let mut trainer = Trainer::new(c, &source).unwrap();
-    let h = trainer.model.d_hidden;
+    let h = trainer.autoencoder.d_hidden;
     // Bit 5 copies bit 0, bit 6 is its complement (pre-activations negated).
     for r in 0..d {
-        let w = trainer.model.w_enc[r * h];
-        (trainer.model.w_enc[r * h + 5], trainer.model.w_enc[r * h + 6]) = (w, -w);
+        let w = trainer.autoencoder.w_enc[r * h];
+        (trainer.autoencoder.w_enc[r * h + 5], trainer.autoencoder.w_enc[r * h + 6]) = (w, -w);
     }
-    let b = trainer.model.b_enc[0];
-    (trainer.model.b_enc[5], trainer.model.b_enc[6]) = (b, -b);
-    let before = trainer.model.clone();
+    let b = trainer.autoencoder.b_enc[0];
+    (trainer.autoencoder.b_enc[5], trainer.autoencoder.b_enc[6]) = (b, -b);
+    let before = trainer.autoencoder.clone();
     let varying_before = {
         let x = source.read_chunk(0).unwrap();
         let codes = PackedCodes::from_preactivations(&before.preactivations(&x), x.len() / d, h);
@@ -75,16 +75,16 @@ fn an_epoch_merges_a_copy_and_a_complement_of_a_bit() {
     assert!(varying_before.contains(&0), "bit 0 must vary for the test to mean anything");
     trainer.run(&source, None, &mut |_, _| Ok(())).unwrap();
     assert!(trainer.history[0].merged_bits >= 2, "{:?}", trainer.history[0]);
-    assert_eq!((trainer.model.b_enc[5], trainer.model.b_enc[6]), (-1.0, -1.0));
+    assert_eq!((trainer.autoencoder.b_enc[5], trainer.autoencoder.b_enc[6]), (-1.0, -1.0));
     // Bit 0 now carries both decoder rows: its own plus the copy's, less the complement's.
     for c in 0..d {
         let want = before.w_dec[c] + before.w_dec[5 * d + c] - before.w_dec[6 * d + c];
-        assert!((trainer.model.w_dec[c] - want).abs() < 1e-4, "column {c}");
+        assert!((trainer.autoencoder.w_dec[c] - want).abs() < 1e-4, "column {c}");
     }
     // Without merging, the same epoch keeps all three.
     let c = TrainConfig { merge_agreement: 0.0, ..trainer.config.clone() };
     let mut kept = Trainer::new(c, &source).unwrap();
-    kept.model = before;
+    kept.autoencoder = before;
     kept.run(&source, None, &mut |_, _| Ok(())).unwrap();
     assert_eq!(kept.history[0].merged_bits, 0);
 }
@@ -106,8 +106,8 @@ fn the_entropy_term_has_no_effect_before_e0() {
 }
 
 fn weights(t: &Trainer) -> Vec<Vec<f32>> {
-    let mut w: Vec<Vec<f32>> = t.model.params().iter().map(|p| p.to_vec()).collect();
-    w.push(vec![t.model.batch_threshold]);
+    let mut w: Vec<Vec<f32>> = t.autoencoder.params().iter().map(|p| p.to_vec()).collect();
+    w.push(vec![t.autoencoder.batch_threshold]);
     w
 }
 
@@ -230,7 +230,7 @@ fn every_baseline_learns_and_keeps_its_sparsity() {
             _ => {}
         }
         // Decoder rows stay unit vectors.
-        for row in trained.model.w_dec.chunks(16) {
+        for row in trained.autoencoder.w_dec.chunks(16) {
             let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-4, "{architecture:?}: decoder row norm {norm}");
         }
@@ -267,7 +267,8 @@ fn sparsity_penalties_lower_l0() {
             b.sparsity
         );
         if architecture == Architecture::JumpRelu {
-            let mean_theta = |t: &Trainer| t.model.log_threshold.iter().map(|l| l.exp()).sum::<f32>() / 16.0;
+            let mean_theta =
+                |t: &Trainer| t.autoencoder.log_threshold.iter().map(|l| l.exp()).sum::<f32>() / 16.0;
             assert!(mean_theta(&penalised) > mean_theta(&free), "the L0 term should raise thresholds");
         }
     }
@@ -280,11 +281,11 @@ fn the_decoder_bias_can_start_at_the_training_mean() {
     let mut c = config(Estimator::SignS, 1e-2, 1, 0);
     c.decoder_bias_init = crate::config::DecoderBiasInit::Mean;
     let trainer = Trainer::new(c.clone(), &source).unwrap();
-    assert_eq!(trainer.model.b_dec, trainer.train_mean);
+    assert_eq!(trainer.autoencoder.b_dec, trainer.train_mean);
     c.decoder_bias_init = crate::config::DecoderBiasInit::Uniform;
     let plain = Trainer::new(c, &source).unwrap();
-    assert_ne!(plain.model.b_dec, plain.train_mean);
-    assert!(plain.model.b_dec.iter().all(|b| b.abs() <= 1.0 / 4.0), "uniform in ±1/sqrt(16)");
+    assert_ne!(plain.autoencoder.b_dec, plain.train_mean);
+    assert!(plain.autoencoder.b_dec.iter().all(|b| b.abs() <= 1.0 / 4.0), "uniform in ±1/sqrt(16)");
 }
 
 #[test]
@@ -334,15 +335,20 @@ fn training_on_x_and_on_ten_x_gives_the_same_codes() {
     let mut c = config(Estimator::SignS, 1e-2, 20, 5);
     c.normalize_activations = Normalization::ExpectedAverageOnlyIn;
     let (a, b) = (train_in_memory(&rows, c.clone()).unwrap(), train_in_memory(&big, c).unwrap());
-    let ratio = a.model.input_scale / b.model.input_scale;
-    assert!((ratio - 10.0).abs() < 1e-4, "scales {} and {}", a.model.input_scale, b.model.input_scale);
+    let ratio = a.autoencoder.input_scale / b.autoencoder.input_scale;
+    assert!(
+        (ratio - 10.0).abs() < 1e-4,
+        "scales {} and {}",
+        a.autoencoder.input_scale,
+        b.autoencoder.input_scale
+    );
     let x: Vec<f32> = rows.flatten_all().unwrap().to_vec1().unwrap();
     let x10: Vec<f32> = x.iter().map(|v| v * 10.0).collect();
-    let (ca, cb) = (a.model.encode(&x), b.model.encode(&x10));
+    let (ca, cb) = (a.autoencoder.encode(&x), b.autoencoder.encode(&x10));
     let agree = ca.iter().zip(&cb).filter(|(p, q)| p == q).count() as f64 / ca.len() as f64;
     assert!(agree > 0.99, "codes agree on {agree}");
     // Reconstructions come back in the input's units.
-    let (ra, rb) = (a.model.reconstruct(&x), b.model.reconstruct(&x10));
+    let (ra, rb) = (a.autoencoder.reconstruct(&x), b.autoencoder.reconstruct(&x10));
     let err =
         |r: &[f32], x: &[f32]| r.iter().zip(x).map(|(r, x)| (r - x).powi(2)).sum::<f32>() / x.len() as f32;
     let (ea, eb) = (err(&ra, &x), err(&rb, &x10));
@@ -350,8 +356,8 @@ fn training_on_x_and_on_ten_x_gives_the_same_codes() {
     // Without normalisation the two runs are different models.
     let raw = config(Estimator::SignS, 1e-2, 20, 5);
     let (ra, rb) = (train_in_memory(&rows, raw.clone()).unwrap(), train_in_memory(&big, raw).unwrap());
-    assert_eq!((ra.model.input_scale, rb.model.input_scale), (1.0, 1.0));
-    let (ca, cb) = (ra.model.encode(&x), rb.model.encode(&x10));
+    assert_eq!((ra.autoencoder.input_scale, rb.autoencoder.input_scale), (1.0, 1.0));
+    let (ca, cb) = (ra.autoencoder.encode(&x), rb.autoencoder.encode(&x10));
     assert_ne!(ca, cb);
 }
 
@@ -361,7 +367,7 @@ fn the_folded_model_reads_raw_activations_as_the_scaled_one_does() {
     let mut c = config(Estimator::SignS, 1e-2, 4, 0);
     c.normalize_activations = Normalization::ExpectedAverageOnlyIn;
     let trained = train_in_memory(&rows, c).unwrap();
-    let model = &trained.model;
+    let model = &trained.autoencoder;
     assert!((model.input_scale - 1.0).abs() > 0.1, "the rows are far from unit scale");
     let folded = model.folded();
     assert_eq!(folded.input_scale, 1.0);
@@ -430,7 +436,7 @@ fn a_diverging_run_stops_with_its_epoch_and_step_instead_of_writing_nan() {
     );
     // The same run at a sane rate finishes with finite weights.
     let fine = train_in_memory(&rows, config(Estimator::Sigmoid, 0.0, 3, 0)).unwrap();
-    assert!(fine.model.params().iter().all(|p| p.iter().all(|v| v.is_finite())));
+    assert!(fine.autoencoder.params().iter().all(|p| p.iter().all(|v| v.is_finite())));
 }
 
 #[test]
