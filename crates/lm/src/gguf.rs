@@ -45,12 +45,6 @@ impl GgufFile {
                 bad("cannot parse the header: the reader gave up on it (is `general.alignment` 0?)".into())
             })?
             .map_err(|e| bad(format!("cannot parse the header: {e}")))?;
-        let file_len = reader
-            .get_ref()
-            .metadata()
-            .map_err(|source| LmError::Io { path: path.to_path_buf(), source })?
-            .len();
-        check_tensor_data(&content, file_len).map_err(bad)?;
         if let Some(value) = content.metadata.get("general.alignment") {
             let alignment = value.to_u64().ok().filter(|a| a.is_power_of_two());
             if alignment.is_none() {
@@ -59,6 +53,13 @@ impl GgufFile {
                 )));
             }
         }
+        // Tensor offsets count from the aligned data start, hence after the alignment.
+        let file_len = reader
+            .get_ref()
+            .metadata()
+            .map_err(|source| LmError::Io { path: path.to_path_buf(), source })?
+            .len();
+        check_tensor_data(&content, file_len).map_err(bad)?;
         Ok(Self { path: path.to_path_buf(), content })
     }
 

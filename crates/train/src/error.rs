@@ -107,8 +107,7 @@ pub enum TrainError {
 }
 
 impl From<candle_core::Error> for TrainError {
-    /// Without the backtrace candle attaches when `RUST_BACKTRACE` is set: the message
-    /// is for users, and the trace of a bad input is dozens of lines of candle's frames.
+    /// Through [`bae_lm::error::without_backtrace`], as bae-lm's errors are.
     fn from(e: candle_core::Error) -> Self {
         Self::Candle(bae_lm::error::without_backtrace(e))
     }

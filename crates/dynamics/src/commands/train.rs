@@ -73,20 +73,17 @@ pub fn train(config: TrainConfig, resume: bool) -> anyhow::Result<Option<EpochMe
     let checkpoint = out.join(CHECKPOINT_FILE);
     // A run killed before its first checkpoint left nothing to resume (the log is only
     // written beside a checkpoint), so `--resume` starts it again from the beginning.
-    let resume = resume && {
-        let found = checkpoint.is_file();
-        if !found {
-            if out.join(LOG_FILE).exists() {
-                bail!(
-                    "cannot resume: {} holds a training log but no checkpoint ({CHECKPOINT_FILE}); \
-                     remove the folder or choose another --out",
-                    out.display()
-                );
-            }
-            eprintln!("{} holds no checkpoint yet: starting from the first epoch", out.display());
+    if resume && !checkpoint.is_file() {
+        if out.join(LOG_FILE).exists() {
+            bail!(
+                "cannot resume: {} holds a training log but no checkpoint ({CHECKPOINT_FILE}); \
+                 remove the folder or choose another --out",
+                out.display()
+            );
         }
-        found
-    };
+        eprintln!("{} holds no checkpoint yet: starting from the first epoch", out.display());
+    }
+    let resume = resume && checkpoint.is_file();
     let mut trainer = if resume {
         let t = Trainer::resume(config, source.as_ref(), &checkpoint)
             .with_context(|| format!("resuming from {}", checkpoint.display()))?;

@@ -48,11 +48,6 @@ impl WindowPlan {
         Ok(())
     }
 
-    /// The windows of one document.
-    pub fn windows(&self, doc: &Document, tokenizer: &TextTokenizer) -> Result<Vec<Window>> {
-        self.first_windows(doc, tokenizer, usize::MAX)
-    }
-
     /// The windows of one document's first `max_tokens` content tokens (at least; whole
     /// pieces are tokenized). A document over [`PIECE_BYTES`] is tokenized piece by
     /// piece, so a corpus of one huge line costs what its first windows cost.

@@ -72,11 +72,6 @@ impl TableSchema {
             self.columns.iter().map(|c| Field::new(&c.name, c.kind.data_type(), c.nullable)).collect();
         Schema::new_with_metadata(fields, metadata)
     }
-
-    /// Whether the table has a column of this name.
-    pub fn has(&self, name: &str) -> bool {
-        self.columns.iter().any(|c| c.name == name)
-    }
 }
 
 /// Every table bae writes.

@@ -187,6 +187,17 @@ impl StoreIndex {
         Self { format: FORMAT.to_string(), spec, shards: Vec::new(), rows: 0, complete: false }
     }
 
+    /// Checks that every shard the index lists is a file in `dir`, the store's folder.
+    pub fn check_shards(&self, dir: &Path) -> Result<()> {
+        match self.shards.iter().find(|s| !dir.join(&s.file).is_file()) {
+            Some(shard) => Err(TrainError::Index {
+                path: dir.join(INDEX_FILE),
+                message: format!("lists {} but the file is missing", shard.file),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Reads and checks `dir/index.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(INDEX_FILE);

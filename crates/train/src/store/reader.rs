@@ -121,12 +121,7 @@ impl ActivationStore {
     /// Opens the store in `dir` (complete or still being written).
     pub fn open(dir: &Path) -> Result<Self> {
         let index = StoreIndex::read(dir)?;
-        if let Some(shard) = index.shards.iter().find(|s| !dir.join(&s.file).is_file()) {
-            return Err(TrainError::Index {
-                path: dir.join(INDEX_FILE),
-                message: format!("lists {} but the file is missing", shard.file),
-            });
-        }
+        index.check_shards(dir)?;
         Ok(Self { dir: dir.to_path_buf(), index })
     }
 

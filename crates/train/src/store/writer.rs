@@ -77,7 +77,7 @@ pub struct StoreWriter {
     /// an existing empty directory, None for a resumed store (never removed).
     created: Option<bool>,
     /// Held until the writer is dropped: no other process writes the store meanwhile.
-    lock: Option<FolderLock>,
+    lock: FolderLock,
 }
 
 impl StoreWriter {
@@ -109,15 +109,7 @@ impl StoreWriter {
         same_store(dir, &spec)?;
         let lock = FolderLock::acquire(dir)?;
         let index = same_store(dir, &spec)?;
-        for shard in &index.shards {
-            let path = dir.join(&shard.file);
-            if !path.is_file() {
-                return Err(TrainError::Index {
-                    path: dir.join(INDEX_FILE),
-                    message: format!("lists {} but the file is missing", shard.file),
-                });
-            }
-        }
+        index.check_shards(dir)?;
         // Safe under the lock: no live writer owns them.
         crate::files::remove_partials(&lock)?;
         Ok(Self::start(dir, index, lock))
@@ -142,7 +134,7 @@ impl StoreWriter {
             jobs: Some(tx),
             worker: Some(worker),
             created: None,
-            lock: Some(lock),
+            lock,
         }
     }
 
@@ -272,12 +264,9 @@ impl Drop for StoreWriter {
             return;
         }
         let _ = std::fs::remove_file(self.dir.join(INDEX_FILE));
-        if let Some(lock) = &self.lock {
-            let _ = crate::files::remove_partials(lock);
-        }
+        let _ = crate::files::remove_partials(&self.lock);
         // Still held while it is unlinked, so no other writer can have taken it.
         let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
-        self.lock = None;
         if created_dir {
             let _ = std::fs::remove_dir(&self.dir);
         }
