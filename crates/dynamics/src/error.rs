@@ -48,12 +48,52 @@ pub enum DynamicsError {
     /// From the model.
     #[error(transparent)]
     Lm(#[from] bae_lm::LmError),
-    /// From the activation store.
+    /// From the activation store or training.
     #[error(transparent)]
     Train(#[from] bae_train::TrainError),
+    /// A file could not be written or created (the path is in the context).
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+    /// A config or metadata value could not be encoded.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(candle_core::Error),
+    /// What was being done when `source` went wrong ("loading model …", "harvesting into
+    /// …"); printed as the head of the error chain.
+    #[error("{context}")]
+    Context {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        #[source]
+        source: Box<DynamicsError>,
+    },
+}
+
+/// `.context(...)` for results of this library, as anyhow has it for the binary: each
+/// layer says what it was doing, and the top prints the chain once.
+pub trait ResultExt<T> {
+    /// Wraps the error in `context`.
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    /// Wraps the error in the context `f` makes (only on failure).
+    fn with_context<S: Into<String>>(self, f: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T, E: Into<DynamicsError>> ResultExt<T> for std::result::Result<T, E> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| DynamicsError::Context { context: context.into(), source: Box::new(e.into()) })
+    }
+
+    fn with_context<S: Into<String>>(self, f: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| DynamicsError::Context { context: f().into(), source: Box::new(e.into()) })
+    }
+}
+
+/// An [`DynamicsError::Input`] from a message, for settings out of range.
+pub fn input_error(message: impl Into<String>) -> DynamicsError {
+    DynamicsError::Input(message.into())
 }
 
 impl From<candle_core::Error> for DynamicsError {

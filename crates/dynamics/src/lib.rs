@@ -1,20 +1,22 @@
 //! bae-dynamics: feature-set entropy dynamics of language models, and the `bae`
-//! command-line tool: reading corpora, harvesting residual-stream activations into an
-//! activation store, the training log of BAE runs, feature-set entropy per hook point
-//! and position through trained BAEs, in-context-learning tasks, and Parquet tables
-//! (every table's columns defined once in [`tables`], and checked there before writing).
+//! command-line tool (`src/bin/bae/`, one file per command: flags, one library call,
+//! printing). The library, grouped by role:
+//! - [`input`]: corpora and prompt sets, the model a stage names, provenance;
+//! - [`harvest`]: a corpus through a model into an activation store;
+//! - [`measure`]: the trained autoencoders a measurement reads and their gates, entropy,
+//!   the ICL sweep, fidelity, feature untangling;
+//! - [`tables`]: every Parquet table's columns, defined once and checked before writing;
+//! - [`plot`]: charts of those tables;
+//! - [`pipeline`]: one serde config and one function per stage (harvest, train, entropy,
+//!   icl, fidelity, features, compare) and `bae run`'s pipeline over them.
 #![deny(missing_docs)]
 
-pub mod corpus;
-pub mod entropy;
 pub mod error;
-pub mod features;
-pub mod fidelity;
 pub mod harvest;
-pub mod icl;
-pub mod model_identity;
+pub mod input;
+pub mod measure;
+pub mod pipeline;
 pub mod plot;
 pub mod tables;
-pub mod training_log;
 
-pub use error::{DynamicsError, Result};
+pub use error::{DynamicsError, Result, ResultExt};

@@ -15,8 +15,8 @@ use candle_core::{DType, Tensor};
 
 pub use windows::{Window, WindowPlan, PIECE_BYTES};
 
-use crate::corpus::Corpus;
 use crate::error::{DynamicsError, Result};
+use crate::input::corpus::Corpus;
 
 /// What to harvest and how.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use bae_train::store::{
 use candle_core::Device;
 
 use super::*;
-use crate::corpus::{Corpus, CorpusFormat};
+use crate::input::corpus::{Corpus, CorpusFormat};
 
 const DOCS: [&str; 4] = ["the cat sat on the mat", "", "hello there, how are you today?", "a b c d e f g h"];
 

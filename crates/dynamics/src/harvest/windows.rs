@@ -5,8 +5,8 @@
 
 use bae_lm::TextTokenizer;
 
-use crate::corpus::Document;
 use crate::error::{DynamicsError, Result};
+use crate::input::corpus::Document;
 
 /// One window as fed to the model.
 #[derive(Debug, Clone, PartialEq)]

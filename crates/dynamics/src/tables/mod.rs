@@ -6,6 +6,7 @@
 //! generated from them (a test keeps it current).
 
 mod schemas;
+pub mod training_log;
 mod write;
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The definitions: one function per table, the columns README's "Output tables"
+//! The definitions: one function per table, the columns docs/formats/tables.md
 //! documents. Shared groups (a hook's gate, state counts, the density histogram) are
 //! written once.
 

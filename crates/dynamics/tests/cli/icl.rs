@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use bae_dynamics::icl::Task;
+use bae_dynamics::measure::icl::Task;
 
 use super::entropy::write_bae;
 use super::*;

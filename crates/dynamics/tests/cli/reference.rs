@@ -75,9 +75,9 @@ fn hidden_states_match_transformers_at_every_hook_point() {
 /// apply_chat_template with the GGUF's own chat template, as text and as token ids.
 #[test]
 fn judge_prompts_match_transformers_chat_template() {
-    use bae_dynamics::features::judge::local::{ChatFormat, LocalJudge};
-    use bae_dynamics::features::judge::prompts;
-    use bae_dynamics::features::TokenContext;
+    use bae_dynamics::measure::features::judge::local::{ChatFormat, LocalJudge};
+    use bae_dynamics::measure::features::judge::prompts;
+    use bae_dynamics::measure::features::TokenContext;
 
     let gguf = repo_root().join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(gguf.is_file(), "{} is missing: run scripts/fetch-models.sh", gguf.display());
