@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod commands;
+mod docs;
 mod entropy;
 mod features;
 mod fidelity;
