@@ -42,7 +42,7 @@ fn spec(tokens: u64, keep_sinks: bool, corpus: &Corpus) -> StoreSpec {
     StoreSpec {
         model: ModelIdentity {
             spec: "tiny".into(),
-            architecture: "gemma3_text".into(),
+            family: "gemma3_text".into(),
             num_layers: 2,
             parameters: 1,
             dtype: "f32".into(),

@@ -29,6 +29,7 @@ pub fn describe(model: &Model, spec: &str) -> Result<serde_json::Value> {
     let c = model.config();
     Ok(serde_json::json!({
         "spec": spec,
+        // The model family, under the key the tables have always used.
         "architecture": c.family.name(),
         "num_layers": c.num_layers,
         "d_model": c.hidden_size,

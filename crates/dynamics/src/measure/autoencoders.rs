@@ -163,12 +163,12 @@ impl AutoencoderSet {
             }
             if let Some(m) = &b.trained_on {
                 let ours = (config.family.name(), config.num_layers, config.parameter_count());
-                if (m.architecture.as_str(), m.num_layers, m.parameters) != ours {
+                if (m.family.as_str(), m.num_layers, m.parameters) != ours {
                     return Err(bad(
                         &b.dir,
                         format!(
                             "trained on activations of {} ({}, {} blocks, {} parameters); this model is {}, {} blocks, {} parameters",
-                            m.spec, m.architecture, m.num_layers, m.parameters, ours.0, ours.1, ours.2
+                            m.spec, m.family, m.num_layers, m.parameters, ours.0, ours.1, ours.2
                         ),
                     ));
                 }

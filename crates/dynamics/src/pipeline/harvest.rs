@@ -209,7 +209,7 @@ pub fn harvest_stage(
     let store_spec = StoreSpec {
         model: ModelIdentity {
             spec: spec.model.clone(),
-            architecture: cfg.family.name().to_string(),
+            family: cfg.family.name().to_string(),
             num_layers: cfg.num_layers,
             parameters: cfg.parameter_count(),
             dtype: spec.dtype.name().to_string(),

@@ -81,7 +81,7 @@ fn harvest_stores_the_same_rows_from_text_jsonl_and_parquet() {
     assert_eq!(index.spec.hooks, vec!["hook_embed", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]);
     assert_eq!(index.spec.corpus.format, "text");
     assert_eq!(index.spec.corpus.sha256.len(), 64);
-    assert_eq!(index.spec.model.architecture, "llama");
+    assert_eq!(index.spec.model.family, "llama");
 
     for (corpus, field, name) in [(&jsonl, "body", "from-jsonl"), (&parquet, "text", "from-parquet")] {
         let out = f.root.join(name);

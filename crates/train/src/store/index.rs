@@ -64,8 +64,10 @@ impl StoreDtype {
 pub struct ModelIdentity {
     /// The `--model` argument as given (directory, GGUF file or Hub id).
     pub spec: String,
-    /// Architecture family (Hugging Face `model_type`).
-    pub architecture: String,
+    /// The model family (Hugging Face `model_type`). Stored under the key
+    /// `architecture`, the name the file format has always used.
+    #[serde(rename = "architecture")]
+    pub family: String,
     /// Number of decoder blocks.
     pub num_layers: usize,
     /// Parameter count, a cheap check that the same weights are meant.

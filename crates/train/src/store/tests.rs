@@ -12,7 +12,7 @@ fn spec(tokens: u64, shard_rows: usize, dtype: StoreDtype) -> StoreSpec {
     StoreSpec {
         model: ModelIdentity {
             spec: "tiny".into(),
-            architecture: "llama".into(),
+            family: "llama".into(),
             num_layers: 2,
             parameters: 1000,
             dtype: "f32".into(),
