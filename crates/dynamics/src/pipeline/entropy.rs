@@ -2,17 +2,16 @@
 //! prompt set, through trained autoencoders, as a long Parquet table (`bae entropy`,
 //! and `bae run`'s `[entropy]` table).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array};
 use serde::{Deserialize, Serialize};
 
-use super::measurement::{self, AutoencoderSelection, PromptSet, TableMetadata};
+use super::measurement::{self, MeasurementJob, PromptSet, TableMetadata};
 use super::Reporter;
 use crate::error::Result;
 use crate::input::corpus::{CorpusFormat, DEFAULT_TEXT_FIELD};
-use crate::input::model::ModelSpec;
 use crate::input::provenance;
 use crate::measure::{measure_prompts, EntropyOptions, EntropyRow, HookGate};
 
@@ -82,20 +81,12 @@ impl EntropyConfig {
     }
 }
 
-/// What the entropy stage reads and writes besides its config.
-pub struct EntropyJob<'a> {
-    /// The model.
-    pub model: &'a ModelSpec,
-    /// The autoencoders read.
-    pub autoencoders: &'a AutoencoderSelection,
-    /// The Parquet file to write (under a temporary name, renamed when complete).
-    pub out: &'a Path,
-    /// The table's `run_id` [default: the output file's stem].
-    pub run_id: Option<&'a str>,
-}
-
 /// Measures entropy as `config` says and writes the table.
-pub fn entropy_stage(job: &EntropyJob, config: &EntropyConfig, reporter: &mut dyn Reporter) -> Result<()> {
+pub fn entropy_stage(
+    job: &MeasurementJob,
+    config: &EntropyConfig,
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
     config.validate()?;
     let Some(set) = config.prompt_set() else {
         return Err(crate::error::input_error("missing --prompts (or `prompts` in [entropy])"));

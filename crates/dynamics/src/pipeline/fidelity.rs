@@ -2,17 +2,16 @@
 //! compared with the clean run and zero ablation over held-out prompts; one row per
 //! hook point (`bae fidelity`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
 use serde::{Deserialize, Serialize};
 
-use super::measurement::{self, AutoencoderSelection, PromptSet, TableMetadata};
+use super::measurement::{self, MeasurementJob, PromptSet, TableMetadata};
 use super::Reporter;
 use crate::error::Result;
 use crate::input::corpus::{CorpusFormat, DEFAULT_TEXT_FIELD};
-use crate::input::model::ModelSpec;
 use crate::input::provenance;
 use crate::measure::entropy::tokenize;
 use crate::measure::fidelity::fidelity;
@@ -57,20 +56,12 @@ impl FidelityConfig {
     }
 }
 
-/// What the fidelity stage reads and writes besides its config.
-pub struct FidelityJob<'a> {
-    /// The model.
-    pub model: &'a ModelSpec,
-    /// The autoencoders spliced in, one at a time.
-    pub autoencoders: &'a AutoencoderSelection,
-    /// The Parquet file to write: one row per hook point.
-    pub out: &'a Path,
-    /// The table's `run_id` [default: the output file's stem].
-    pub run_id: Option<&'a str>,
-}
-
 /// Measures fidelity as `config` says and writes the table.
-pub fn fidelity_stage(job: &FidelityJob, config: &FidelityConfig, reporter: &mut dyn Reporter) -> Result<()> {
+pub fn fidelity_stage(
+    job: &MeasurementJob,
+    config: &FidelityConfig,
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
     let baes = job.autoencoders.open()?;
     let set = config.prompt_set();
     let prompts = set.read()?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Reporter;
 use crate::error::{input_error, Result, ResultExt};
 use crate::input::corpus::{Corpus, CorpusFormat};
+use crate::input::model::ModelSpec;
 use crate::measure::{log2_states, AutoencoderSet, HookGate, Verdict, DEFAULT_MAX_FVU};
 use crate::tables::{write_table, TableSchema};
 
@@ -59,6 +60,19 @@ pub fn open_autoencoders(dir: &Path, hooks: Option<&str>) -> Result<AutoencoderS
         Some(hooks) => baes.select(hooks, dir),
         None => Ok(baes),
     }
+}
+
+/// What a measurement over every selected hook point reads and writes besides its
+/// config (entropy, fidelity).
+pub struct MeasurementJob<'a> {
+    /// The model.
+    pub model: &'a ModelSpec,
+    /// The autoencoders read.
+    pub autoencoders: &'a AutoencoderSelection,
+    /// The Parquet file to write (under a temporary name, renamed when complete).
+    pub out: &'a Path,
+    /// The table's `run_id` [default: the output file's stem].
+    pub run_id: Option<&'a str>,
 }
 
 /// A prompt set: one prompt per line (text), per JSON object (JSONL) or per row (Parquet).

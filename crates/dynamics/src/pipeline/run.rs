@@ -11,10 +11,10 @@ use bae_train::checkpoint::CHECKPOINT_FILE;
 use bae_train::lock::FolderLock;
 use bae_train::store::{ActivationStore, INDEX_FILE};
 
-use super::entropy::{entropy_stage, EntropyJob};
+use super::entropy::entropy_stage;
 use super::harvest::{harvest_stage, HarvestConfig};
 use super::icl::{icl_stage, IclJob};
-use super::measurement::{check_max_fvu, folder_run_id, AutoencoderSelection};
+use super::measurement::{check_max_fvu, folder_run_id, AutoencoderSelection, MeasurementJob};
 use super::train::{train_stage, LOG_FILE};
 use super::{Reporter, RunConfig};
 use crate::error::{input_error, Result, ResultExt};
@@ -79,7 +79,7 @@ pub fn run_pipeline(config: &RunConfig, file: &Path, reporter: &mut dyn Reporter
         if entropy.is_file() {
             reporter.say(&format!("entropy: {} exists, skipped", entropy.display()));
         } else {
-            let job = EntropyJob {
+            let job = MeasurementJob {
                 model: &model,
                 autoencoders: &autoencoders,
                 out: &entropy,

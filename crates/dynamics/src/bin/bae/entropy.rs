@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use bae_dynamics::pipeline::entropy::{entropy_stage, EntropyConfig, EntropyJob};
+use bae_dynamics::pipeline::entropy::{entropy_stage, EntropyConfig};
+use bae_dynamics::pipeline::measurement::MeasurementJob;
 use clap::Args;
 
 use crate::shared::{AutoencoderArgs, ModelArgs, PromptSetArgs, Terminal};
@@ -49,7 +50,7 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         special_tokens: !args.no_bos,
     };
-    let job = EntropyJob {
+    let job = MeasurementJob {
         model: &args.model.spec(),
         autoencoders: &args.baes.selection(),
         out: &args.out,

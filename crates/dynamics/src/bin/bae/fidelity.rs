@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use bae_dynamics::pipeline::fidelity::{fidelity_stage, FidelityConfig, FidelityJob};
+use bae_dynamics::pipeline::fidelity::{fidelity_stage, FidelityConfig};
+use bae_dynamics::pipeline::measurement::MeasurementJob;
 use clap::Args;
 
 use crate::shared::{AutoencoderArgs, ModelArgs, PromptSetArgs, Terminal};
@@ -39,7 +40,7 @@ pub fn run(args: &FidelityArgs) -> anyhow::Result<()> {
         max_prompts: set.max_prompts,
         special_tokens: !args.no_bos,
     };
-    let job = FidelityJob {
+    let job = MeasurementJob {
         model: &args.model.spec(),
         autoencoders: &args.baes.selection(),
         out: &args.out,
